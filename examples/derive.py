@@ -1,0 +1,78 @@
+"""Derive the bundled examples' CSV files from the published data in ``../shared/data``.
+
+Run from the repository root: ``python examples/derive.py [--shared ../shared/data]``.
+The derived files are committed, so users never need ``shared/``; this script is their
+provenance and regenerates them byte for byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+
+
+def ercot_zone_hourly(shared: Path, zone: str, start: str, end: str) -> pd.DataFrame:
+    """Hourly real-time prices of one ERCOT load zone, timestamps with their UTC offset.
+
+    ERCOT publishes hour-beginning US Central prevailing time; the spring-forward hour is
+    absent and the fall-back hour appears once, so every local label is unique and the
+    offset is recovered by reading each label as its first occurrence.
+    """
+    raw = pd.read_csv(shared / "ercot" / "ercot_rtm_lz_hourly_2023.csv")
+    raw = raw[raw["Zone"] == zone]
+    local = pd.to_datetime(raw["Date"], format="%m/%d/%Y %I:%M:%S %p")
+    stamps = pd.DatetimeIndex(local).tz_localize("America/Chicago", ambiguous=True)
+    frame = pd.DataFrame({"timestamp": stamps, "price_usd_per_mwh": raw["Price"].to_numpy()})
+    frame = frame[(frame.timestamp >= pd.Timestamp(start, tz="America/Chicago")) & (frame.timestamp < pd.Timestamp(end, tz="America/Chicago"))]
+    frame["timestamp"] = frame["timestamp"].map(lambda t: t.isoformat(timespec="minutes"))
+    return frame
+
+
+def network_daily(shared: Path, start: str, end: str) -> pd.DataFrame:
+    """Daily BTC close, difficulty and mean fees per block (UTC days).
+
+    Price: Yahoo Finance daily close. Difficulty: Blockchain.com. Fees per block: Blockchain.com
+    transaction fees per day divided by the protocol's 144 blocks per day.
+    """
+    daily = pd.read_csv(shared / "btc" / "btc_daily_2020-04_2025-04.csv", parse_dates=["Date"]).set_index("Date")
+
+    def chart(name: str) -> pd.Series:
+        frame = pd.read_csv(shared / "btc" / f"blockchaincom_{name}_2023-04_2024-04.csv", encoding="utf-8-sig")
+        return pd.Series(frame["y"].to_numpy(), index=pd.to_datetime(frame["x"], unit="ms"))
+
+    days = pd.date_range(start, end, freq="D")
+    frame = pd.DataFrame(
+        {
+            "timestamp": [d.strftime("%Y-%m-%dT00:00Z") for d in days],
+            "btc_price_usd": daily["Close"].reindex(days).round(2).to_numpy(),
+            "difficulty": chart("difficulty").reindex(days).to_numpy(),
+            "fees_btc_per_block": (chart("transaction-fees").reindex(days) / 144.0).round(6).to_numpy(),
+        }
+    )
+    if frame.isna().any().any():
+        raise SystemExit(f"shared data does not cover {start} to {end}")
+    return frame
+
+
+def asic_catalogue(shared: Path) -> pd.DataFrame:
+    """Nameplate hashrate and power of the models in the published catalogue."""
+    frame = pd.read_csv(shared / "asic" / "asic_nameplate_2019-2025.csv")
+    return frame[["model", "manufacturer", "hashrate_th", "power_w", "cooling", "release"]]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shared", type=Path, default=HERE.parent.parent / "shared" / "data")
+    shared = parser.parse_args().shared
+    folder = HERE / "west_texas_q3_2023"
+    ercot_zone_hourly(shared, "LZ_WEST", "2023-07-01", "2023-10-01").to_csv(folder / "ercot_lz_west_2023q3.csv", index=False)
+    network_daily(shared, "2023-07-01", "2023-10-01").to_csv(folder / "network_2023q3.csv", index=False)
+    asic_catalogue(shared).to_csv(HERE.parent / "optimizer" / "data" / "asic_catalogue.csv", index=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The Pyomo formulation of hashplan, one module per concern (see ``build.py``)."""

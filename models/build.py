@@ -1,0 +1,21 @@
+"""Assemble the hashplan model from its blocks."""
+
+from __future__ import annotations
+
+import pyomo.environ as pyo
+
+from models.fleet import add_fleet
+from models.objective import add_objective
+from models.power import add_power
+from models.time import add_time
+from optimizer.case import Case
+
+
+def build_model(case: Case) -> pyo.ConcreteModel:
+    """The Pyomo model of a case: one block per concern, then the objective."""
+    model = pyo.ConcreteModel(name=case.name)
+    add_time(model, case)
+    add_fleet(model, case)
+    add_power(model, case)
+    add_objective(model, case)
+    return model

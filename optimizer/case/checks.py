@@ -1,0 +1,333 @@
+"""Validation rules, one ``check_*`` per rule, run before any model is built.
+
+Each check raises a typed :class:`~optimizer.case.errors.CaseError` naming the field, the
+row (CSV line or timestamp) where relevant, and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from optimizer.case.errors import PlausibilityError, SchemaError, SeriesError, SeriesFileError, UnknownNameError
+from optimizer.case.schema import CaseSpec
+
+MIN_PLAUSIBLE_J_PER_TH = 5.0
+"""Below this a machine is more efficient than any ASIC made: power was likely given in kW [J/TH]."""
+
+MAX_PLAUSIBLE_J_PER_TH = 200.0
+"""Above this a machine is worse than an S9-era miner: hashrate was likely given in PH/s [J/TH]."""
+
+_OFFSET_AT_END = re.compile(r"\d[T ]\d\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$", re.IGNORECASE)
+
+
+def csv_line(position: int) -> str:
+    """Line number in the CSV file of the data row at ``position`` (the header is line 1)."""
+    return f"line {position + 2}"
+
+
+# --- rules on the case itself -------------------------------------------------------------
+
+
+def check_unique_names(spec: CaseSpec) -> None:
+    """Site names, model names and mode names within a model are unique."""
+    groups = [("miner_models", [m.name for m in spec.miner_models]), ("sites", [s.name for s in spec.sites])]
+    for i, model in enumerate(spec.miner_models):
+        groups.append((f"miner_models[{i}].modes", ["stock"] + [mode.name for mode in model.modes]))
+    for field, names in groups:
+        repeated = [name for name, n in Counter(names).items() if n > 1]
+        if repeated:
+            raise SchemaError(
+                f"{field}.name",
+                f"name {repeated[0]!r} is used more than once" + (" (`stock` is the nameplate mode)" if field.endswith("modes") else ""),
+                "give each entry its own name",
+            )
+
+
+def check_difficulty_given_once(spec: CaseSpec) -> None:
+    """Exactly one of ``network.difficulty`` and ``network.network_hashrate_ehs`` is given."""
+    given = [spec.network.difficulty is not None, spec.network.network_hashrate_ehs is not None]
+    if all(given):
+        raise SchemaError(
+            "network.difficulty", "both difficulty and network_hashrate_ehs are given", "remove one of them"
+        )
+    if not any(given):
+        raise SchemaError(
+            "network.difficulty",
+            "neither difficulty nor network_hashrate_ehs is given",
+            "add `difficulty` (e.g. 1.25e14) or `network_hashrate_ehs` (e.g. 900)",
+        )
+
+
+def check_timezone_known(spec: CaseSpec) -> None:
+    """The horizon's time zone is an IANA name."""
+    try:
+        ZoneInfo(spec.horizon.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SchemaError(
+            "horizon.timezone",
+            f"unknown time zone {spec.horizon.timezone!r}",
+            "use an IANA name such as America/Chicago or UTC",
+        ) from None
+
+
+def localize(instant, timezone: str, field: str) -> pd.Timestamp:
+    """An instant from the case as a UTC timestamp; naive instants are local to ``timezone``."""
+    stamp = pd.Timestamp(instant)
+    if stamp.tzinfo is not None:
+        return stamp.tz_convert("UTC")
+    try:
+        return stamp.tz_localize(timezone, nonexistent="raise", ambiguous="raise").tz_convert("UTC")
+    except Exception:  # pytz/zoneinfo raise different classes for the two DST cases
+        raise SchemaError(
+            field,
+            f"{stamp} does not exist or is ambiguous in {timezone} (daylight-saving change)",
+            "give the instant with its UTC offset, e.g. 2026-03-08T03:00-05:00",
+        ) from None
+
+
+def check_horizon_order(spec: CaseSpec) -> None:
+    """The horizon ends after it starts."""
+    start = localize(spec.horizon.start, spec.horizon.timezone, "horizon.start")
+    end = localize(spec.horizon.end, spec.horizon.timezone, "horizon.end")
+    if end <= start:
+        raise SchemaError("horizon.end", f"{spec.horizon.end} is not after start {spec.horizon.start}", "set end after start")
+
+
+def check_horizon_whole_periods(spec: CaseSpec) -> None:
+    """The horizon is a whole number of dispatch periods (sub-daily) or of local days (1d)."""
+    h = spec.horizon
+    if h.resolution_minutes == 1440:
+        for field, instant in (("horizon.start", h.start), ("horizon.end", h.end)):
+            local = localize(instant, h.timezone, field).tz_convert(h.timezone)
+            if local != local.normalize():
+                raise SchemaError(field, f"{instant} is not a local midnight", "start and end daily horizons at 00:00")
+        return
+    length = localize(h.end, h.timezone, "horizon.end") - localize(h.start, h.timezone, "horizon.start")
+    if length % pd.Timedelta(minutes=h.resolution_minutes):
+        raise SchemaError(
+            "horizon.end",
+            f"the horizon ({length}) is not a whole number of {h.resolution} periods",
+            "move end so that end - start is a multiple of the resolution",
+        )
+
+
+def check_fleet_references(spec: CaseSpec) -> None:
+    """Every fleet entry names a defined site and machine model."""
+    sites = {s.name for s in spec.sites}
+    models = {m.name for m in spec.miner_models}
+    for i, entry in enumerate(spec.fleet):
+        if entry.site not in sites:
+            raise UnknownNameError(
+                f"fleet[{i}].site", f"unknown site {entry.site!r}", f"use one of {sorted(sites)} or add the site to `sites`"
+            )
+        if entry.model not in models:
+            raise UnknownNameError(
+                f"fleet[{i}].model",
+                f"unknown machine model {entry.model!r}",
+                f"use one of {sorted(models)} or add it to `miner_models`",
+            )
+
+
+def check_fleet_unique(spec: CaseSpec) -> None:
+    """Each (site, model) pair appears once in the fleet."""
+    seen: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(spec.fleet):
+        key = (entry.site, entry.model)
+        if key in seen:
+            raise SchemaError(
+                f"fleet[{i}]",
+                f"{entry.model} at {entry.site} is already listed as fleet[{seen[key]}]",
+                "merge the two entries into one count",
+            )
+        seen[key] = i
+
+
+def check_machine_efficiency_plausible(spec: CaseSpec) -> None:
+    """Every model and mode has an efficiency between 5 and 200 J/TH (catches kW for W, PH for TH)."""
+    for i, model in enumerate(spec.miner_models):
+        points = [(f"miner_models[{i}]", model.power_w, model.hashrate_th)]
+        points += [(f"miner_models[{i}].modes[{j}]", m.power_w, m.hashrate_th) for j, m in enumerate(model.modes)]
+        for field, power_w, hashrate_th in points:
+            j_per_th = power_w / hashrate_th
+            if j_per_th < MIN_PLAUSIBLE_J_PER_TH:
+                raise PlausibilityError(
+                    f"{field}.power_w",
+                    f"{power_w:g} W for {hashrate_th:g} TH/s is {j_per_th:.3g} J/TH, below any real ASIC",
+                    f"give power in watts, not kW (e.g. {power_w * 1000:g})",
+                )
+            if j_per_th > MAX_PLAUSIBLE_J_PER_TH:
+                raise PlausibilityError(
+                    f"{field}.hashrate_th",
+                    f"{hashrate_th:g} TH/s at {power_w:g} W is {j_per_th:.3g} J/TH, worse than any ASIC in use",
+                    f"give hashrate in TH/s, not PH/s (e.g. {hashrate_th * 1000:g})",
+                )
+
+
+CASE_CHECKS = (
+    check_unique_names,
+    check_difficulty_given_once,
+    check_timezone_known,
+    check_horizon_order,
+    check_horizon_whole_periods,
+    check_fleet_references,
+    check_fleet_unique,
+    check_machine_efficiency_plausible,
+)
+"""Rules on the parsed case, in the order they run."""
+
+
+# --- rules on time-series files -----------------------------------------------------------
+
+
+def check_series_path_inside_case(path: Path, case_dir: Path, field: str) -> None:
+    """A series file lies inside the case's folder (a case never reads files elsewhere)."""
+    if not path.resolve().is_relative_to(case_dir.resolve()):
+        raise SeriesFileError(
+            field, f"{path} is outside the case folder {case_dir}", "copy the CSV into the case folder and refer to it by a relative path"
+        )
+
+
+def check_series_file_exists(path: Path, field: str) -> None:
+    """A series file exists and is a regular file."""
+    if not path.exists():
+        raise SeriesFileError(field, f"file {path} not found", "check the file name, relative to the case file's folder")
+    if not path.is_file():
+        raise SeriesFileError(field, f"{path} is a directory, not a CSV file", "point `file` at a CSV file")
+
+
+def check_series_header(frame: pd.DataFrame, column: str, field: str) -> None:
+    """The CSV's first column is ``timestamp`` and the referenced column exists."""
+    if frame.columns[0].strip().lower() != "timestamp":
+        raise SeriesFileError(
+            field, f"first column is {frame.columns[0]!r}, not 'timestamp'", "name the first column `timestamp`"
+        )
+    if column not in frame.columns[1:]:
+        raise SeriesFileError(
+            field, f"no column {column!r}", f"use one of {list(frame.columns[1:])} or correct `column`"
+        )
+
+
+def has_utc_offset(text) -> bool:
+    """Whether a timestamp string ends in a UTC offset (``Z``, ``-05:00``, ``+0100``)."""
+    return isinstance(text, str) and bool(_OFFSET_AT_END.search(text.strip()))
+
+
+def check_timestamps_parse(raw: pd.Series, field: str) -> None:
+    """Every timestamp is an ISO 8601 date or date-time."""
+    parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601", utc=True)
+    bad = np.flatnonzero(parsed.isna().to_numpy())
+    if bad.size:
+        raise SeriesError(
+            field,
+            f"timestamp {raw.iloc[bad[0]]!r} is missing or not ISO 8601",
+            "write timestamps like 2023-07-01T00:00 or 2023-07-01T00:00-05:00",
+            row=csv_line(bad[0]),
+        )
+
+
+def check_offsets_consistent(raw: pd.Series, field: str) -> None:
+    """Timestamps either all carry a UTC offset or none does."""
+    has = raw.map(has_utc_offset).to_numpy(dtype=bool)
+    if has.any() and not has.all():
+        first = int(np.flatnonzero(has != has[0])[0])
+        raise SeriesError(
+            field,
+            f"timestamp {raw.iloc[first]!r} {'has' if has[first] else 'lacks'} a UTC offset unlike the first row",
+            "give every timestamp an offset, or none (then they are read in the horizon's time zone)",
+            row=csv_line(first),
+        )
+
+
+def check_local_times_exist(naive: pd.DatetimeIndex, timezone: str, field: str) -> None:
+    """No naive timestamp falls in the hour skipped when clocks spring forward."""
+    localized = naive.tz_localize(timezone, nonexistent="NaT", ambiguous=np.ones(len(naive), dtype=bool))
+    missing = np.flatnonzero(localized.isna())
+    if missing.size:
+        raise SeriesError(
+            field,
+            f"{naive[missing[0]]} does not exist in {timezone} (clocks spring forward)",
+            "drop that row, or write timestamps with UTC offsets",
+            row=csv_line(missing[0]),
+        )
+
+
+def check_no_repeated_local_times(naive: pd.DatetimeIndex, timezone: str, field: str) -> None:
+    """A naive timestamp that is ambiguous (the fall-back hour) appears at most once."""
+    ambiguous = naive.tz_localize(timezone, nonexistent="NaT", ambiguous="NaT").isna()
+    counts = Counter(naive[ambiguous])
+    repeated = [stamp for stamp, n in counts.items() if n > 1]
+    if repeated:
+        position = int(np.flatnonzero(naive == repeated[0])[1])
+        raise SeriesError(
+            field,
+            f"{repeated[0]} appears twice: in {timezone} that hour repeats when clocks fall back, so the rows are ambiguous",
+            "write these timestamps with UTC offsets (e.g. 01:00-05:00 and 01:00-06:00)",
+            row=csv_line(position),
+        )
+
+
+def check_timestamps_unique(stamps: pd.DatetimeIndex, field: str) -> None:
+    """No instant appears twice."""
+    duplicated = np.flatnonzero(stamps.duplicated())
+    if duplicated.size:
+        raise SeriesError(
+            field, f"timestamp {stamps[duplicated[0]]} appears more than once", "remove the duplicate row", row=csv_line(duplicated[0])
+        )
+
+
+def check_timestamps_sorted(stamps: pd.DatetimeIndex, field: str) -> None:
+    """Timestamps increase row by row."""
+    backwards = np.flatnonzero(np.diff(stamps.asi8) < 0)
+    if backwards.size:
+        row = backwards[0] + 1
+        raise SeriesError(
+            field, f"timestamp {stamps[row]} comes before the row above it", "sort the file by timestamp", row=csv_line(row)
+        )
+
+
+def check_values_finite(values: pd.Series, field: str) -> None:
+    """Every value is a finite number (no blanks, text, NaN or inf)."""
+    numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
+    bad = np.flatnonzero(~np.isfinite(numbers))
+    if bad.size:
+        raise SeriesError(
+            field, f"value {values.iloc[bad[0]]!r} is missing or not a finite number", "fill in a number", row=csv_line(bad[0])
+        )
+
+
+def check_series_covers_horizon(stamps: pd.DatetimeIndex, series_end: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp, field: str) -> None:
+    """The series starts at or before the horizon start and lasts until its end."""
+    if stamps[0] > start:
+        raise SeriesError(
+            field,
+            f"series starts at {stamps[0]}, after the horizon start {start}",
+            "add rows from the horizon start, or start the horizon later",
+            row=csv_line(0),
+        )
+    if series_end < end:
+        raise SeriesError(
+            field,
+            f"series ends at {series_end} (last row plus one step), before the horizon end {end}",
+            "add rows up to the horizon end, or end the horizon earlier",
+            row=csv_line(len(stamps) - 1),
+        )
+
+
+def check_values_nonnegative(values: np.ndarray, field: str) -> None:
+    """Values that cannot be negative (prices of BTC, difficulty, fees) are not."""
+    negative = np.flatnonzero(values < 0)
+    if negative.size:
+        raise SeriesError(field, f"value {values[negative[0]]:g} is negative", "fix the value", row=csv_line(negative[0]))
+
+
+def check_values_positive(values: np.ndarray, field: str) -> None:
+    """Values that must be strictly positive (BTC price, difficulty, hashrate) are."""
+    bad = np.flatnonzero(values <= 0)
+    if bad.size:
+        raise SeriesError(field, f"value {values[bad[0]]:g} is not positive", "fix the value", row=csv_line(bad[0]))

@@ -1,0 +1,240 @@
+"""Load a case: YAML (safe) -> schema -> validation rules -> series -> :class:`Case`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pydantic
+import yaml
+
+from optimizer import market
+from optimizer.case import checks
+from optimizer.case.errors import CaseError, SchemaError
+from optimizer.case.model import Case, NetworkPath, TimeGrid
+from optimizer.case.schema import CaseSpec, SeriesRef
+from optimizer.case.series import StepSeries, period_average, read_csv_table, read_step_series
+
+
+def load_case(path: str | Path) -> Case:
+    """Read, validate and prepare a case file.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A ``.yaml``/``.yml`` case file; its CSV series are read from its folder.
+
+    Returns
+    -------
+    Case
+        The validated case with per-period arrays.
+
+    Raises
+    ------
+    CaseError
+        With the field, row and fix, for any invalid input. No model has been built.
+    """
+    path = Path(path)
+    return prepare_case(parse_spec(read_yaml(path)), path.parent, source=path)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The case file as a mapping (safe loader: no custom tags, no code)."""
+    if not path.exists():
+        raise SchemaError(str(path), "case file not found", "check the path")
+    if path.is_dir():
+        raise SchemaError(str(path), "is a folder", "give the path of the case .yaml file inside it")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = " ".join(str(getattr(exc, "problem", None) or exc).split())
+        raise SchemaError(path.name, f"not valid YAML: {problem}", "fix the YAML syntax there", row=where) from None
+    except UnicodeDecodeError:
+        raise SchemaError(path.name, "not a UTF-8 text file", "save the case as UTF-8 YAML") from None
+    if not isinstance(data, dict):
+        raise SchemaError(path.name, "the case must be a mapping of sections", "start with `name:`, `horizon:`, ...")
+    return data
+
+
+def parse_spec(data: dict[str, Any]) -> CaseSpec:
+    """Validate a case mapping against the schema, then run every case rule."""
+    try:
+        spec = CaseSpec.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise schema_error(exc) from None
+    for check in checks.CASE_CHECKS:
+        check(spec)
+    return spec
+
+
+def prepare_case(spec: CaseSpec, case_dir: Path, source: Path | None = None) -> Case:
+    """Resolve series and network figures onto the dispatch periods."""
+    grid = time_grid(spec)
+    reader = _SeriesReader(case_dir, spec.horizon.timezone, grid)
+    net = spec.network
+    btc_price = reader.values(net.btc_price_usd, "network.btc_price_usd", positive=True)
+    fees = reader.values(net.fees_btc_per_block, "network.fees_btc_per_block", nonnegative=True)
+    heights = market.projected_block_height(net.block_height, grid.hours_since_start, net.blocks_per_day)
+    if net.network_hashrate_ehs is not None:
+        hashrate = reader.values(net.network_hashrate_ehs, "network.network_hashrate_ehs", positive=True)
+        given, difficulty = isinstance(net.network_hashrate_ehs, SeriesRef), market.difficulty_from_hashrate(hashrate)
+    else:
+        given = isinstance(net.difficulty, SeriesRef)
+        difficulty = reader.values(net.difficulty, "network.difficulty", positive=True)
+    if not given:
+        difficulty = market.projected_difficulty(difficulty[0], net.block_height, heights, net.difficulty_change_per_epoch)
+    subsidy = market.block_subsidy_btc(heights)
+    btc_per_th = market.btc_per_th(difficulty, grid.hours * 3600.0, subsidy, fees, net.pool_fee)
+    network = NetworkPath(
+        btc_price_usd=btc_price,
+        difficulty=difficulty,
+        fees_btc_per_block=fees,
+        block_height=heights,
+        subsidy_btc=subsidy,
+        btc_per_th=btc_per_th,
+        hashprice_usd_per_ph_day=market.hashprice_usd_per_ph_day(btc_price, difficulty, subsidy, fees, net.pool_fee),
+    )
+    spot = {
+        site.name: reader.values(site.power.spot_usd_per_mwh, f"sites[{i}].power.spot_usd_per_mwh")
+        for i, site in enumerate(spec.sites)
+    }
+    return Case(spec=spec, grid=grid, network=network, spot_usd_per_mwh=spot, source=source)
+
+
+def time_grid(spec: CaseSpec) -> TimeGrid:
+    """Dispatch period boundaries: fixed-length steps, or local calendar days for ``1d``."""
+    h = spec.horizon
+    start = checks.localize(h.start, h.timezone, "horizon.start")
+    end = checks.localize(h.end, h.timezone, "horizon.end")
+    if h.resolution_minutes == 1440:
+        days = pd.date_range(start.tz_convert(h.timezone).tz_localize(None), end.tz_convert(h.timezone).tz_localize(None), freq="D")
+        boundaries = days.tz_localize(h.timezone, nonexistent="shift_forward", ambiguous=True).tz_convert("UTC")
+    else:
+        boundaries = pd.date_range(start, end, freq=pd.Timedelta(minutes=h.resolution_minutes))
+    return TimeGrid(boundaries_utc=pd.DatetimeIndex(boundaries), timezone=h.timezone)
+
+
+class _SeriesReader:
+    """Reads each referenced CSV once and averages its columns onto the dispatch periods."""
+
+    def __init__(self, case_dir: Path, timezone: str, grid: TimeGrid):
+        self.case_dir = case_dir
+        self.timezone = timezone
+        self.grid = grid
+        self._tables: dict[Path, pd.DataFrame] = {}
+
+    def values(self, value: float | SeriesRef, field: str, positive: bool = False, nonnegative: bool = False) -> np.ndarray:
+        """A constant broadcast to every period, or a validated series averaged per period."""
+        if not isinstance(value, SeriesRef):
+            return np.full(self.grid.n_periods, float(value))
+        series = self.step_series(value, field)
+        if positive:
+            checks.check_values_positive(series.values, f"{field} = {value.file}:{value.column}")
+        if nonnegative:
+            checks.check_values_nonnegative(series.values, f"{field} = {value.file}:{value.column}")
+        return period_average(series, self.grid.boundaries_utc)
+
+    def step_series(self, ref: SeriesRef, field: str) -> StepSeries:
+        path = self.case_dir / ref.file
+        where = f"{field} = {ref.file}:{ref.column}"
+        checks.check_series_path_inside_case(path, self.case_dir, where)
+        checks.check_series_file_exists(path, where)
+        if path not in self._tables:
+            self._tables[path] = read_csv_table(path, where)
+        series = read_step_series(self._tables[path], ref.column, self.timezone, where)
+        checks.check_series_covers_horizon(
+            series.stamps_utc, series.end_utc, self.grid.boundaries_utc[0], self.grid.boundaries_utc[-1], where
+        )
+        return series
+
+
+# --- pydantic errors in the user's words -------------------------------------------------
+
+
+def schema_error(exc: pydantic.ValidationError) -> SchemaError:
+    """The first schema violation as a :class:`SchemaError` naming field and fix."""
+    error = _most_relevant(exc.errors())
+    loc = [part for part in error["loc"] if not _is_union_tag(part)]
+    field = _dotted(loc)
+    name = str(loc[-1]) if loc else "case"
+    described = _description(loc)
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    given = f" (got {error['input']!r})" if kind not in ("missing", "extra_forbidden") and not isinstance(error["input"], dict) else ""
+    if kind == "missing":
+        return SchemaError(field, "required field is missing", f"add `{name}`: {described}")
+    if kind == "extra_forbidden":
+        allowed = _allowed_fields(loc[:-1])
+        return SchemaError(field, f"unknown field `{name}`", f"remove it or correct the spelling; fields allowed here: {', '.join(allowed)}")
+    limits = {"greater_than": "> {gt}", "greater_than_equal": ">= {ge}", "less_than": "< {lt}", "less_than_equal": "<= {le}"}
+    if kind in limits:
+        bound = limits[kind].format(**ctx)
+        return SchemaError(field, f"must be {bound}{given}", f"give a value {bound}: {described}")
+    if kind.startswith(("float", "int", "finite")) or kind in ("int_from_float",):
+        whole = "a whole number" if kind.startswith("int") else "a finite number"
+        return SchemaError(field, f"{error['msg'].lower()}{given}", f"give {whole}: {described}")
+    if kind in ("too_short",):
+        return SchemaError(field, "must have at least one entry", f"add an entry: {described}")
+    return SchemaError(field, f"{error['msg']}{given}", f"see `hashplan schema`: {described}")
+
+
+def _most_relevant(errors: list[dict]) -> dict:
+    """For a number-or-series field, report the branch that matches what was written."""
+    first = errors[0]
+    if not any(_is_union_tag(part) for part in first["loc"]):
+        return first
+    prefix = [p for p in first["loc"] if not _is_union_tag(p)][:1]
+    wants_series = isinstance(first["input"], dict) or any(p == "SeriesRef" for p in first["loc"][len(prefix) :])
+    for error in errors:
+        if ("SeriesRef" in error["loc"]) == wants_series:
+            return error
+    return first
+
+
+def _is_union_tag(part) -> bool:
+    return isinstance(part, str) and (part in ("float", "int", "SeriesRef") or "[" in part or part.startswith("constrained-"))
+
+
+def _dotted(loc: list) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "case"
+
+
+def _schema_class_at(loc: list):
+    """The pydantic model class that holds the field at ``loc`` (None when not a model)."""
+    cls: Any = CaseSpec
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        info = getattr(cls, "model_fields", {}).get(part)
+        if info is None:
+            return None
+        cls = _model_in(info.annotation)
+    return cls
+
+
+def _model_in(annotation):
+    if isinstance(annotation, type) and issubclass(annotation, pydantic.BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _description(loc: list) -> str:
+    parent = _schema_class_at([p for p in loc[:-1]])
+    info = getattr(parent, "model_fields", {}).get(loc[-1]) if loc else None
+    return info.description if info is not None and info.description else "see `hashplan schema`"
+
+
+def _allowed_fields(loc: list) -> list[str]:
+    cls = _schema_class_at(loc)
+    return list(getattr(cls, "model_fields", {}))

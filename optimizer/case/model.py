@@ -1,0 +1,159 @@
+"""The validated case handed to the model builders: the schema plus resolved per-period arrays."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optimizer.case.schema import CaseSpec, MinerModel
+
+
+@dataclass(frozen=True)
+class TimeGrid:
+    """The dispatch clock.
+
+    Attributes
+    ----------
+    boundaries_utc : pandas.DatetimeIndex
+        n + 1 period boundaries [UTC].
+    timezone : str
+        IANA zone in which periods are labelled for users.
+    """
+
+    boundaries_utc: pd.DatetimeIndex
+    timezone: str
+
+    @property
+    def n_periods(self) -> int:
+        """Number of dispatch periods [-]."""
+        return len(self.boundaries_utc) - 1
+
+    @property
+    def start_utc(self) -> pd.DatetimeIndex:
+        """Period start instants [UTC]."""
+        return self.boundaries_utc[:-1]
+
+    @property
+    def start_local(self) -> pd.DatetimeIndex:
+        """Period start instants in the horizon's time zone."""
+        return self.start_utc.tz_convert(self.timezone)
+
+    @property
+    def hours(self) -> np.ndarray:
+        """Length of each period [h]."""
+        return np.diff(self._seconds_since_start()) / 3600.0
+
+    @property
+    def hours_since_start(self) -> np.ndarray:
+        """Time from the horizon start to each period start [h]."""
+        return self._seconds_since_start()[:-1] / 3600.0
+
+    def _seconds_since_start(self) -> np.ndarray:
+        return (self.boundaries_utc - self.boundaries_utc[0]).total_seconds().to_numpy()
+
+
+@dataclass(frozen=True)
+class NetworkPath:
+    """Network and price figures per dispatch period.
+
+    Attributes
+    ----------
+    btc_price_usd : numpy.ndarray
+        BTC price [USD/BTC].
+    difficulty : numpy.ndarray
+        Difficulty [-].
+    fees_btc_per_block : numpy.ndarray
+        Mean fees [BTC/block].
+    block_height : numpy.ndarray
+        Projected height at period start [-].
+    subsidy_btc : numpy.ndarray
+        Block subsidy at period start [BTC/block].
+    btc_per_th : numpy.ndarray
+        Expected BTC per TH/s over the period, after pool fee [BTC/(TH/s)].
+    hashprice_usd_per_ph_day : numpy.ndarray
+        Hashprice after pool fee [USD/(PH/s)/day].
+    """
+
+    btc_price_usd: np.ndarray
+    difficulty: np.ndarray
+    fees_btc_per_block: np.ndarray
+    block_height: np.ndarray
+    subsidy_btc: np.ndarray
+    btc_per_th: np.ndarray
+    hashprice_usd_per_ph_day: np.ndarray
+
+
+@dataclass(frozen=True)
+class MachineClass:
+    """Machines of one model, in one mode, at one site: a dispatch column.
+
+    Attributes
+    ----------
+    site, model, mode : str
+        Names from the case.
+    installed : int
+        Machines of this model installed at the site [units] (shared by its modes).
+    hashrate_th : float
+        Per machine in this mode [TH/s].
+    power_w : float
+        Per machine in this mode [W].
+    """
+
+    site: str
+    model: str
+    mode: str
+    installed: int
+    hashrate_th: float
+    power_w: float
+
+    @property
+    def efficiency_j_per_th(self) -> float:
+        """Energy per hash [J/TH]."""
+        return self.power_w / self.hashrate_th
+
+
+@dataclass(frozen=True)
+class Case:
+    """A validated case, ready to build: schema, time grid and per-period arrays.
+
+    Attributes
+    ----------
+    spec : CaseSpec
+        The case as written.
+    grid : TimeGrid
+        Dispatch periods.
+    network : NetworkPath
+        Network figures per period.
+    spot_usd_per_mwh : dict of str to numpy.ndarray
+        Spot price per site and period [USD/MWh].
+    source : pathlib.Path or None
+        The case file, if read from disk.
+    """
+
+    spec: CaseSpec
+    grid: TimeGrid
+    network: NetworkPath
+    spot_usd_per_mwh: dict[str, np.ndarray]
+    source: Path | None = None
+    machine_classes: tuple[MachineClass, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        models = {m.name: m for m in self.spec.miner_models}
+        classes = []
+        for entry in self.spec.fleet:
+            for mode, hashrate_th, power_w in _modes(models[entry.model]):
+                classes.append(MachineClass(entry.site, entry.model, mode, entry.count, hashrate_th, power_w))
+        object.__setattr__(self, "machine_classes", tuple(classes))
+
+    @property
+    def name(self) -> str:
+        """Case name."""
+        return self.spec.name
+
+
+def _modes(model: MinerModel) -> list[tuple[str, float, float]]:
+    """(mode, TH/s, W) for the nameplate `stock` mode and each listed mode."""
+    return [("stock", model.hashrate_th, model.power_w)] + [(m.name, m.hashrate_th, m.power_w) for m in model.modes]

@@ -1,0 +1,187 @@
+"""The case schema: what a user writes in ``case.yaml``, with units in every name.
+
+The field names are the contract of DESIGN.md; every field carries a description with
+its unit, which ``hashplan schema`` prints as JSON Schema.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+_RESOLUTION_PATTERN = re.compile(r"^(\d+)\s*(min|h|d)$")
+_RESOLUTION_MINUTES = {"min": 1, "h": 60, "d": 1440}
+
+
+class _Strict(BaseModel):
+    """Base: unknown fields are errors (a misspelt field must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SeriesRef(_Strict):
+    """A time series in a CSV file next to the case."""
+
+    file: str = Field(description="CSV path relative to the case file's folder; first column `timestamp`")
+    column: str = Field(description="Name of the column that holds the values")
+
+
+PositiveOrSeries = Annotated[float, Field(gt=0, allow_inf_nan=False)] | SeriesRef
+NonNegativeOrSeries = Annotated[float, Field(ge=0, allow_inf_nan=False)] | SeriesRef
+AnyOrSeries = Annotated[float, Field(allow_inf_nan=False)] | SeriesRef
+
+
+class Horizon(_Strict):
+    """The planning window and the dispatch clock."""
+
+    start: datetime = Field(description="First instant planned [local time of `timezone` unless an offset is given]")
+    end: datetime = Field(description="End of the horizon, exclusive [local time unless an offset is given]")
+    resolution: str = Field(
+        default="1h",
+        description="Dispatch period length: e.g. 15min, 30min, 1h, 4h, 1d; must divide a day",
+    )
+    timezone: str = Field(default="UTC", description="IANA time zone for naive timestamps, e.g. America/Chicago")
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution_divides_a_day(cls, value: str) -> str:
+        match = _RESOLUTION_PATTERN.match(value.strip())
+        if not match:
+            raise ValueError("resolution must look like 15min, 1h, 4h or 1d")
+        minutes = int(match[1]) * _RESOLUTION_MINUTES[match[2]]
+        if minutes <= 0 or 1440 % minutes:
+            raise ValueError("resolution must divide a day evenly (15min, 30min, 1h, 2h, 4h, 6h, 12h, 1d)")
+        return value.strip()
+
+    @property
+    def resolution_minutes(self) -> int:
+        """Length of one dispatch period [min]."""
+        match = _RESOLUTION_PATTERN.match(self.resolution)
+        return int(match[1]) * _RESOLUTION_MINUTES[match[2]]
+
+
+class Network(_Strict):
+    """Bitcoin network and market figures over the horizon."""
+
+    btc_price_usd: PositiveOrSeries = Field(description="BTC price [USD/BTC]: a number or a series")
+    difficulty: PositiveOrSeries | None = Field(
+        default=None, description="Mining difficulty [-]: a number (projected per epoch) or a series"
+    )
+    network_hashrate_ehs: PositiveOrSeries | None = Field(
+        default=None,
+        description="Network hashrate [EH/s], converted to difficulty = hashrate x 600 s / 2^32; "
+        "give this or `difficulty`, not both",
+    )
+    difficulty_change_per_epoch: float = Field(
+        default=0.0,
+        ge=-0.75,
+        le=3.0,
+        allow_inf_nan=False,
+        description="Projected relative difficulty change per 2016-block epoch [-], used when difficulty "
+        "is a number; the protocol clamps one retarget to [1/4, 4]x",
+    )
+    fees_btc_per_block: NonNegativeOrSeries = Field(
+        default=0.0, description="Mean transaction fees per block [BTC/block]: a number or a series"
+    )
+    block_height: int = Field(
+        ge=0, description="Block height at the horizon start [-]: sets the subsidy and any halving inside the horizon"
+    )
+    pool_fee: float = Field(
+        default=0.0, ge=0.0, lt=1.0, allow_inf_nan=False, description="Pool fee as a fraction of mining revenue [-]"
+    )
+    blocks_per_day: float = Field(
+        default=144.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Block rate used to project the height (halvings, epochs) [blocks/day]",
+    )
+
+
+class MinerMode(_Strict):
+    """An alternative operating point of a machine model (eco, overclock...)."""
+
+    name: str = Field(min_length=1, description="Mode name, unique within the model; `stock` is the nameplate")
+    hashrate_th: float = Field(gt=0, allow_inf_nan=False, description="Hashrate per machine in this mode [TH/s]")
+    power_w: float = Field(gt=0, allow_inf_nan=False, description="Power per machine at the wall in this mode [W]")
+
+
+class MinerModel(_Strict):
+    """A machine model: nameplate (the `stock` mode) and optional other modes."""
+
+    name: str = Field(min_length=1, description="Model name, unique in the case")
+    hashrate_th: float = Field(gt=0, allow_inf_nan=False, description="Nameplate hashrate per machine [TH/s]")
+    power_w: float = Field(gt=0, allow_inf_nan=False, description="Nameplate power per machine at the wall [W]")
+    modes: list[MinerMode] = Field(default_factory=list, description="Extra operating modes besides `stock`")
+
+
+class FixedBlock(_Strict):
+    """A take-or-pay block of energy at a fixed price; unused energy settles at spot."""
+
+    mw: float = Field(gt=0, allow_inf_nan=False, description="Block size, bought in every period [MW]")
+    price_usd_per_mwh: float = Field(allow_inf_nan=False, description="Block price [USD/MWh]")
+
+
+class SitePower(_Strict):
+    """How a site buys its power."""
+
+    spot_usd_per_mwh: AnyOrSeries = Field(description="Spot (real-time) price at the site's node [USD/MWh]")
+    adder_usd_per_mwh: float = Field(
+        default=0.0, allow_inf_nan=False, description="Adders and delivery charges on every MWh consumed [USD/MWh]"
+    )
+    fixed_block: FixedBlock | None = Field(default=None, description="Optional take-or-pay fixed-price block")
+
+
+class Site(_Strict):
+    """A mining site behind one interconnect."""
+
+    name: str = Field(min_length=1, description="Site name, unique in the case")
+    interconnect_mw: float = Field(gt=0, allow_inf_nan=False, description="Maximum site load incl. auxiliaries [MW]")
+    aux_load_fraction: float = Field(
+        default=0.0,
+        ge=0.0,
+        lt=1.0,
+        allow_inf_nan=False,
+        description="Cooling and auxiliaries per MW of machine (IT) load [MW/MW]",
+    )
+    power: SitePower = Field(description="Power purchase terms")
+
+
+class FleetEntry(_Strict):
+    """Machines installed at a site."""
+
+    site: str = Field(description="Site name (from `sites`)")
+    model: str = Field(description="Machine model name (from `miner_models`)")
+    count: int = Field(gt=0, description="Machines installed [units]")
+
+
+class Solver(_Strict):
+    """Solver options (HiGHS)."""
+
+    time_limit_s: float = Field(default=120.0, gt=0, allow_inf_nan=False, description="Wall-clock limit [s]")
+    mip_gap: float = Field(default=1e-3, ge=0, lt=1, allow_inf_nan=False, description="Relative optimality gap [-]")
+    threads: int = Field(default=0, ge=0, description="Solver threads [-]; 0 lets HiGHS choose")
+    integer_strategy: Literal["floor_and_repair", "integer"] = Field(
+        default="floor_and_repair",
+        description="Machine counts: `floor_and_repair` solves with continuous counts, floors them and "
+        "re-solves with the counts fixed (gap certified by the first bound); `integer` solves a MIP",
+    )
+    integer_below_units: int = Field(
+        default=50,
+        ge=0,
+        description="Machine classes with at most this many units installed keep integer counts [units]",
+    )
+
+
+class CaseSpec(_Strict):
+    """A hashplan case: horizon, network, machines, sites, fleet and solver options."""
+
+    name: str = Field(min_length=1, description="Case name, shown in reports")
+    horizon: Horizon = Field(description="Planning window and dispatch resolution")
+    network: Network = Field(description="Bitcoin network and price figures")
+    miner_models: list[MinerModel] = Field(min_length=1, description="Machine models used by the fleet")
+    sites: list[Site] = Field(min_length=1, description="Sites and their power terms")
+    fleet: list[FleetEntry] = Field(min_length=1, description="Installed machines per site and model")
+    solver: Solver = Field(default_factory=Solver, description="Solver options")

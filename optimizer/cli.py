@@ -1,0 +1,181 @@
+"""The ``hashplan`` command: one thin function per verb.
+
+Exit codes: 0 success; 2 invalid input (the message names field, row and fix); 3 no plan
+(infeasible, unbounded or nothing found in the time limit); 1 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import traceback
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from optimizer import __version__, market
+from optimizer.case import CaseError, CaseSpec, load_case
+from optimizer.solve import NoPlanError
+
+BUNDLED_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "west_texas_q3_2023" / "case.yaml"
+"""The case ``hashplan run`` plans when given none (present in a source checkout)."""
+
+EXIT_INPUT, EXIT_NO_PLAN, EXIT_INTERNAL = 2, 3, 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``hashplan`` console script."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "verb", None):
+        parser.print_help()
+        return EXIT_INPUT
+    try:
+        return args.verb(args) or 0
+    except CaseError as exc:
+        return _fail(args, f"error: {exc.message}", EXIT_INPUT)
+    except NoPlanError as exc:
+        return _fail(args, f"no plan ({exc.status}): {exc}", EXIT_NO_PLAN)
+    except BrokenPipeError:  # output piped into a reader that closed early (| head)
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except KeyboardInterrupt:
+        return _fail(args, "interrupted: no output was left half-written", 130)
+    except Exception as exc:  # an internal error: say so plainly, trace only when asked
+        return _fail(args, f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)", EXIT_INTERNAL)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int) -> int:
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+    print(message, file=sys.stderr)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hashplan", description="Plan a Bitcoin mining fleet's dispatch on real power prices.")
+    parser.add_argument("--version", action="version", version=f"hashplan {__version__}")
+    verbs = parser.add_subparsers(title="verbs")
+
+    run = verbs.add_parser("run", help="solve a case and write summary.json, dispatch.csv and report.xlsx")
+    run.add_argument("case", nargs="?", type=Path, help="case .yaml file (default: the bundled West Texas Q3 2023 example)")
+    run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
+    run.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+    run.set_defaults(verb=cmd_run)
+
+    validate = verbs.add_parser("validate", help="check a case and its time series without solving")
+    validate.add_argument("case", type=Path)
+    validate.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+    validate.set_defaults(verb=cmd_validate)
+
+    schema = verbs.add_parser("schema", help="print the case schema as JSON Schema")
+    schema.set_defaults(verb=cmd_schema)
+
+    hashprice = verbs.add_parser("hashprice", help="hashprice and break-even power prices of the ASIC catalogue")
+    hashprice.add_argument("--btc-price", type=float, required=True, help="BTC price [USD]")
+    hashprice.add_argument("--difficulty", type=float, required=True, help="network difficulty [-], e.g. 1.249e14")
+    hashprice.add_argument("--fees", type=float, default=0.0, help="mean fees per block [BTC] (default 0)")
+    hashprice.add_argument("--height", type=int, required=True, help="block height [-] (sets the subsidy)")
+    hashprice.add_argument("--pool-fee", type=float, default=0.0, help="pool fee [fraction] (default 0)")
+    hashprice.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    hashprice.set_defaults(verb=cmd_hashprice)
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Load, validate, build, solve, extract and write the outputs."""
+    from models.build import build_model
+    from optimizer.output import write_csv, write_json
+    from optimizer.report import write_report
+    from optimizer.results import extract_results
+    from optimizer.solve import solve
+
+    say = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+    case_path = args.case or _bundled_example()
+    began = time.perf_counter()
+    say(f"loading {case_path}")
+    case = load_case(case_path)
+    say(f"{case.grid.n_periods:,} periods of {case.spec.horizon.resolution}, {len(case.machine_classes)} machine classes at {len(case.spec.sites)} site(s)")
+    model = build_model(case)
+    say(f"built model in {time.perf_counter() - began:.1f} s")
+    report = solve(model, case.spec.solver, log=say)
+    results = extract_results(model, case, report)
+    out = args.out
+    say(f"writing {out}/")
+    write_json(out / "summary.json", results.kpis)
+    write_csv(out / "dispatch.csv", results.dispatch)
+    write_report(out / "report.xlsx", results, case.spec.horizon.timezone)
+    k = results.kpis
+    print(f"{case.name}: {k['status']}, gap {_percent(k['mip_gap'])}, profit ${k['objective_usd']:,.0f}")
+    print(f"  {k['btc_mined']:,.4f} BTC mined, energy ${k['energy_cost_usd']:,.0f} ({_money(k['average_power_price_paid_usd_per_mwh'])}/MWh), "
+          f"{k['curtailed_mwh']:,.0f} MWh curtailed, uptime {k['uptime_fraction']:.1%}")
+    print(f"  wrote {out / 'summary.json'}, {out / 'dispatch.csv'}, {out / 'report.xlsx'} in {time.perf_counter() - began:.1f} s")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a case without building a model."""
+    case = load_case(args.case)
+    print(f"ok: {case.name}: {case.grid.n_periods:,} periods, {len(case.machine_classes)} machine classes, {len(case.spec.sites)} site(s)")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print the case schema."""
+    print(json.dumps(CaseSpec.model_json_schema(), indent=2))
+    return 0
+
+
+def cmd_hashprice(args: argparse.Namespace) -> int:
+    """Print hashprice and the break-even power price of each catalogue model."""
+    for name, value in (("--btc-price", args.btc_price), ("--difficulty", args.difficulty)):
+        if not value > 0:
+            raise CaseError(name, f"must be > 0 (got {value:g})", "give a positive number")
+    if not 0 <= args.pool_fee < 1:
+        raise CaseError("--pool-fee", f"must be in [0, 1) (got {args.pool_fee:g})", "give a fraction such as 0.02")
+    subsidy = market.block_subsidy_btc(args.height)
+    hashprice = float(market.hashprice_usd_per_ph_day(args.btc_price, args.difficulty, subsidy, args.fees, args.pool_fee))
+    catalogue = asic_catalogue()
+    efficiency = market.efficiency_j_per_th(catalogue["power_w"], catalogue["hashrate_th"])
+    table = catalogue.assign(
+        efficiency_j_per_th=efficiency,
+        breakeven_usd_per_mwh=market.breakeven_power_price_usd_per_mwh(hashprice, efficiency),
+    ).sort_values("efficiency_j_per_th")
+    if args.json:
+        print(json.dumps({"subsidy_btc": subsidy, "hashprice_usd_per_ph_day": hashprice, "breakeven": table.to_dict(orient="records")}, indent=2))
+        return 0
+    print(f"subsidy {subsidy:g} BTC/block; hashprice ${hashprice:,.2f} per PH/s per day")
+    print(f"{'model':24} {'TH/s':>6} {'W':>6} {'J/TH':>6} {'break-even $/MWh':>17}")
+    for row in table.itertuples():
+        print(f"{row.model:24} {row.hashrate_th:6.0f} {row.power_w:6.0f} {row.efficiency_j_per_th:6.1f} {row.breakeven_usd_per_mwh:17.2f}")
+    return 0
+
+
+def asic_catalogue() -> pd.DataFrame:
+    """Nameplate specs of common ASICs (derived from published lists; see examples/derive.py)."""
+    with resources.files("optimizer").joinpath("data/asic_catalogue.csv").open("r", encoding="utf-8") as handle:
+        return pd.read_csv(handle)
+
+
+def _bundled_example() -> Path:
+    if not BUNDLED_EXAMPLE.exists():
+        raise CaseError("CASE", "the bundled example is not installed with this copy", "pass a case file: hashplan run path/to/case.yaml")
+    return BUNDLED_EXAMPLE
+
+
+def _percent(x: float | None) -> str:
+    return "unknown" if x is None else f"{x:.4%}"
+
+
+def _money(x: float | None) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"${x:,.2f}"
+
+
+if __name__ == "__main__":
+    sys.exit(main())
