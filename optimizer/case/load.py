@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any
 
@@ -161,30 +162,34 @@ def schema_error(exc: pydantic.ValidationError) -> SchemaError:
     loc = [part for part in error["loc"] if not _is_union_tag(part)]
     field = _dotted(loc)
     name = str(loc[-1]) if loc else "case"
-    described = _description(loc)
+    described = f"{name}: {_description(loc)}"
     kind = error["type"]
     ctx = error.get("ctx", {})
     given = f" (got {error['input']!r})" if kind not in ("missing", "extra_forbidden") and not isinstance(error["input"], dict) else ""
     if kind == "missing":
-        return SchemaError(field, "required field is missing", f"add `{name}`: {described}")
+        return SchemaError(field, "required field is missing", f"add it ({described})")
     if kind == "extra_forbidden":
         allowed = _allowed_fields(loc[:-1])
-        return SchemaError(field, f"unknown field `{name}`", f"remove it or correct the spelling; fields allowed here: {', '.join(allowed)}")
+        close = difflib.get_close_matches(name, allowed, n=1)
+        hint = f"did you mean `{close[0]}`? " if close else ""
+        return SchemaError(field, f"unknown field `{name}`", f"{hint}remove it or correct the spelling; fields allowed here: {', '.join(allowed)}")
     limits = {"greater_than": "> {gt}", "greater_than_equal": ">= {ge}", "less_than": "< {lt}", "less_than_equal": "<= {le}"}
     if kind in limits:
-        bound = limits[kind].format(**ctx)
-        return SchemaError(field, f"must be {bound}{given}", f"give a value {bound}: {described}")
+        bound = limits[kind].format(**{k: f"{v:g}" if isinstance(v, (int, float)) else v for k, v in ctx.items()})
+        return SchemaError(field, f"must be {bound}{given}", f"give a value {bound} ({described})")
     if kind.startswith(("float", "int", "finite")) or kind in ("int_from_float",):
         whole = "a whole number" if kind.startswith("int") else "a finite number"
-        return SchemaError(field, f"{error['msg'].lower()}{given}", f"give {whole}: {described}")
+        return SchemaError(field, f"{error['msg'].lower()}{given}", f"give {whole} ({described})")
     if kind in ("too_short",):
-        return SchemaError(field, "must have at least one entry", f"add an entry: {described}")
-    return SchemaError(field, f"{error['msg']}{given}", f"see `hashplan schema`: {described}")
+        return SchemaError(field, "must have at least one entry", f"add an entry ({described})")
+    return SchemaError(field, f"{error['msg']}{given}", f"see `hashplan schema` ({described})")
 
 
 def _most_relevant(errors: list[dict]) -> dict:
-    """For a number-or-series field, report the branch that matches what was written."""
-    first = errors[0]
+    """The error to report: a misspelt field first (it explains a "missing" one), and for a
+    number-or-series field the branch that matches what was written."""
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    first = unknown[0] if unknown else errors[0]
     if not any(_is_union_tag(part) for part in first["loc"]):
         return first
     prefix = [p for p in first["loc"] if not _is_union_tag(p)][:1]
