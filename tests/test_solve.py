@@ -1,0 +1,74 @@
+"""Solver paths: time limit with a plan, time limit without one, determinism."""
+
+import dataclasses
+
+import highspy
+import numpy as np
+import pytest
+
+from models.build import build_model
+from optimizer import solve as solve_module
+from optimizer.cli import main
+from optimizer.solve import NoPlanError, solve
+from test_dispatch import random_case
+
+
+def _with_status(real_run, status, keep_solution=True):
+    """Wrap ``_run`` so HiGHS appears to have stopped with ``status``."""
+
+    def run(*args, **kwargs):
+        result = real_run(*args, **kwargs)
+        if keep_solution:
+            return dataclasses.replace(result, status=status)
+        return dataclasses.replace(result, status=status, has_solution=False, objective=float("nan"))
+
+    return run
+
+
+def test_time_limit_returns_the_best_plan_found_with_its_gap(monkeypatch):
+    _, case = random_case(4)
+    monkeypatch.setattr(solve_module, "_run", _with_status(solve_module._run, highspy.HighsModelStatus.kTimeLimit))
+    model = build_model(case)
+    report = solve(model, case.spec.solver)
+    assert report.status == "time_limit"
+    assert np.isfinite(report.objective_usd) and report.objective_usd <= report.bound_usd
+    assert report.mip_gap == pytest.approx((report.bound_usd - report.objective_usd) / abs(report.objective_usd))
+    assert all(var.value is not None for var in model.fleet.running.values())
+
+
+def test_no_plan_within_the_time_limit_is_a_clear_error(monkeypatch):
+    _, case = random_case(4)
+    monkeypatch.setattr(solve_module, "_run", _with_status(solve_module._run, highspy.HighsModelStatus.kTimeLimit, keep_solution=False))
+    with pytest.raises(NoPlanError, match="no feasible plan found within solver.time_limit_s") as info:
+        solve(build_model(case), case.spec.solver)
+    assert info.value.status == "time_limit"
+
+
+def test_cli_exits_3_when_no_plan_is_found(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(solve_module, "_run", _with_status(solve_module._run, highspy.HighsModelStatus.kTimeLimit, keep_solution=False))
+    assert main(["run", "--out", str(tmp_path / "out"), "--quiet"]) == 3
+    assert capsys.readouterr().err.startswith("no plan (time_limit): no feasible plan found")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_real_short_time_limit_gives_a_consistent_answer():
+    # whether HiGHS finishes in 50 ms depends on the machine: either outcome must be coherent
+    data, case = random_case(1)
+    case = dataclasses.replace(case, spec=case.spec.model_copy(update={"solver": case.spec.solver.model_copy(update={"integer_strategy": "integer", "time_limit_s": 0.05, "mip_gap": 0.0})}))
+    try:
+        report = solve(build_model(case), case.spec.solver)
+    except NoPlanError as exc:
+        assert exc.status == "time_limit"
+        return
+    assert report.status in ("time_limit", "optimal")
+    assert report.objective_usd <= report.bound_usd + 1e-6 * abs(report.bound_usd)
+
+
+def test_same_case_same_plan():
+    _, case = random_case(7)
+    plans = []
+    for _ in range(2):
+        model = build_model(case)
+        report = solve(model, case.spec.solver)
+        plans.append((report.objective_usd, report.bound_usd, [v.value for v in model.fleet.running.values()]))
+    assert plans[0] == plans[1]
