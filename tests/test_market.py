@@ -61,16 +61,19 @@ def test_expected_btc_per_th_hour_by_hand():
     assert market.btc_per_th(1e9, 3600.0, 3.125, 0.125, pool_fee=0.02) == pytest.approx(blocks * 3.25 * 0.98)
 
 
-def test_halving_inside_the_horizon():
-    # 100 blocks before the halving at 6 blocks/hour: periods 0-16 end below 1,050,000, 17 on are past it
-    data = spec_dict(
+def _one_site(hours, block_height):
+    return spec_dict(
         sites=[{"name": "a", "interconnect_mw": 1, "power": {"spot_usd_per_mwh": 30}}],
         miner_models=[{"name": "m", "hashrate_th": 100, "power_w": 3000}],
         fleet=[{"site": "a", "model": "m", "count": 10}],
-        hours=24,
-        block_height=1_049_900,
+        hours=hours,
+        block_height=block_height,
     )
-    case = prepare_case(parse_spec(data), ".")
+
+
+def test_halving_inside_the_horizon():
+    # 100 blocks before the halving at 6 blocks/hour: periods 0-16 end below 1,050,000, 17 on are past it
+    case = prepare_case(parse_spec(_one_site(hours=24, block_height=1_049_900)), ".")
     assert case.network.subsidy_btc[16] == 3.125
     assert case.network.subsidy_btc[17] == 1.5625
     # and the expected BTC halves with it (difficulty and fees constant)
@@ -78,13 +81,7 @@ def test_halving_inside_the_horizon():
 
 
 def test_difficulty_projected_per_epoch_when_a_number():
-    data = spec_dict(
-        sites=[{"name": "a", "interconnect_mw": 1, "power": {"spot_usd_per_mwh": 30}}],
-        miner_models=[{"name": "m", "hashrate_th": 100, "power_w": 3000}],
-        fleet=[{"site": "a", "model": "m", "count": 10}],
-        hours=48,
-        block_height=2016 * 500 - 10,
-    )
+    data = _one_site(hours=48, block_height=2016 * 500 - 10)
     data["network"]["difficulty_change_per_epoch"] = -0.11
     case = prepare_case(parse_spec(data), ".")
     # 10 blocks to the retarget at 6 blocks/hour: period 1 (height +6) before, period 2 (+12) after
