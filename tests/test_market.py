@@ -94,13 +94,13 @@ def _utc(*stamps):
 
 
 def test_period_average_holds_a_coarser_series_constant():
-    daily = StepSeries(_utc("2026-01-01", "2026-01-02"), np.array([10.0, 20.0]), pd.Timestamp("2026-01-03", tz="UTC"))
+    daily = StepSeries(_utc("2026-01-01", "2026-01-02"), np.array([10.0, 20.0]), pd.Timestamp("2026-01-03", tz="UTC"), np.array([2, 3]))
     hours = pd.date_range("2026-01-01 22:00", "2026-01-02 02:00", freq="h", tz="UTC")
     np.testing.assert_allclose(period_average(daily, hours), [10.0, 10.0, 20.0, 20.0])
 
 
 def test_period_average_integrates_a_finer_uneven_series_exactly():
     # 0:00-0:15 at 4, 0:15-1:00 at 8, 1:00-2:00 at -2: hourly means 7 and -2; the 2 h mean 2.5
-    series = StepSeries(_utc("2026-01-01 00:00", "2026-01-01 00:15", "2026-01-01 01:00"), np.array([4.0, 8.0, -2.0]), pd.Timestamp("2026-01-01 02:00", tz="UTC"))
+    series = StepSeries(_utc("2026-01-01 00:00", "2026-01-01 00:15", "2026-01-01 01:00"), np.array([4.0, 8.0, -2.0]), pd.Timestamp("2026-01-01 02:00", tz="UTC"), np.array([2, 3, 4]))
     np.testing.assert_allclose(period_average(series, _utc("2026-01-01 00:00", "2026-01-01 01:00", "2026-01-01 02:00")), [7.0, -2.0])
     np.testing.assert_allclose(period_average(series, _utc("2026-01-01 00:00", "2026-01-01 02:00")), [2.5])

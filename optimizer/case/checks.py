@@ -6,7 +6,6 @@ row (CSV line or timestamp) where relevant, and the fix.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -23,30 +22,28 @@ MIN_PLAUSIBLE_J_PER_TH = 5.0
 MAX_PLAUSIBLE_J_PER_TH = 200.0
 """Above this a machine is worse than an S9-era miner: hashrate was likely given in PH/s [J/TH]."""
 
-_OFFSET_AT_END = re.compile(r"\d[T ]\d\d:\d\d(:\d\d(\.\d*)?)?\s*(Z|[+-]\d\d(:?\d\d)?)$", re.IGNORECASE)
 
 
-def csv_line(position: int) -> str:
-    """Line number in the CSV file of the data row at ``position`` (the header is line 1)."""
-    return f"line {position + 2}"
+def csv_line(lines: np.ndarray, position: int) -> str:
+    """The file line of the data row at ``position``; ``lines`` holds each row's line number."""
+    return f"line {int(lines[position])}"
 
 
 # --- rules on the case itself -------------------------------------------------------------
 
 
 def check_unique_names(spec: CaseSpec) -> None:
-    """Site names, model names and mode names within a model are unique."""
+    """Site names, model names and mode names within a model are unique (`stock` is taken)."""
     groups = [("miner_models", [m.name for m in spec.miner_models]), ("sites", [s.name for s in spec.sites])]
     for i, model in enumerate(spec.miner_models):
-        groups.append((f"miner_models[{i}].modes", ["stock"] + [mode.name for mode in model.modes]))
+        groups.append((f"miner_models[{i}].modes", [mode.name for mode in model.modes]))
     for field, names in groups:
-        repeated = [name for name, n in Counter(names).items() if n > 1]
-        if repeated:
-            raise SchemaError(
-                f"{field}.name",
-                f"name {repeated[0]!r} is used more than once" + (" (`stock` is the nameplate mode)" if field.endswith("modes") else ""),
-                "give each entry its own name",
-            )
+        seen = {"stock"} if field.endswith("modes") else set()
+        for j, name in enumerate(names):
+            if name in seen:
+                taken = " (`stock` is the nameplate mode)" if name == "stock" and field.endswith("modes") else ""
+                raise SchemaError(f"{field}[{j}].name", f"name {name!r} is already used{taken}", "give each entry its own name")
+            seen.add(name)
 
 
 def check_difficulty_given_once(spec: CaseSpec) -> None:
@@ -68,7 +65,7 @@ def check_timezone_known(spec: CaseSpec) -> None:
     """The horizon's time zone is an IANA name."""
     try:
         ZoneInfo(spec.horizon.timezone)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         raise SchemaError(
             "horizon.timezone",
             f"unknown time zone {spec.horizon.timezone!r}",
@@ -213,9 +210,15 @@ def check_series_header(frame: pd.DataFrame, column: str, field: str) -> None:
         )
 
 
-def has_utc_offset(text) -> bool:
-    """Whether a timestamp string ends in a UTC offset (``Z``, ``-05:00``, ``+0100``)."""
-    return isinstance(text, str) and bool(_OFFSET_AT_END.search(text.strip()))
+def has_utc_offset(text: str) -> bool:
+    """Whether an ISO 8601 timestamp carries a UTC offset (``Z``, ``-05:00``, ``T05Z``, ``T0500-0500``)."""
+    return pd.Timestamp(text).tzinfo is not None
+
+
+def check_series_has_rows(table: pd.DataFrame, field: str) -> None:
+    """The file has data rows (blank lines between them are ignored)."""
+    if table.empty:
+        raise SeriesFileError(field, "the file has a header but no rows", "add the time series rows")
 
 
 def check_timestamps_parse(raw: pd.Series, field: str) -> None:
@@ -227,37 +230,36 @@ def check_timestamps_parse(raw: pd.Series, field: str) -> None:
             field,
             f"timestamp {raw.iloc[bad[0]]!r} is missing or not ISO 8601",
             "write timestamps like 2023-07-01T00:00 or 2023-07-01T00:00-05:00",
-            row=csv_line(bad[0]),
+            row=csv_line(raw.index, bad[0]),
         )
 
 
-def check_offsets_consistent(raw: pd.Series, field: str) -> None:
+def check_offsets_consistent(raw: pd.Series, offsets: np.ndarray, field: str) -> None:
     """Timestamps either all carry a UTC offset or none does."""
-    has = raw.map(has_utc_offset).to_numpy(dtype=bool)
-    if has.any() and not has.all():
-        first = int(np.flatnonzero(has != has[0])[0])
+    if offsets.any() and not offsets.all():
+        first = int(np.flatnonzero(offsets != offsets[0])[0])
         raise SeriesError(
             field,
-            f"timestamp {raw.iloc[first]!r} {'has' if has[first] else 'lacks'} a UTC offset unlike the first row",
+            f"timestamp {raw.iloc[first]!r} {'has' if offsets[first] else 'lacks'} a UTC offset, unlike {raw.iloc[0]!r} on the first row",
             "give every timestamp an offset, or none (then they are read in the horizon's time zone)",
-            row=csv_line(first),
+            row=csv_line(raw.index, first),
         )
 
 
-def check_local_times_exist(naive: pd.DatetimeIndex, timezone: str, field: str) -> None:
+def check_local_times_exist(naive: pd.DatetimeIndex, raw: pd.Series, timezone: str, field: str) -> None:
     """No naive timestamp falls in the hour skipped when clocks spring forward."""
     localized = naive.tz_localize(timezone, nonexistent="NaT", ambiguous=np.ones(len(naive), dtype=bool))
     missing = np.flatnonzero(localized.isna())
     if missing.size:
         raise SeriesError(
             field,
-            f"{naive[missing[0]]} does not exist in {timezone} (clocks spring forward)",
+            f"{raw.iloc[missing[0]]} does not exist in {timezone} (clocks spring forward)",
             "drop that row, or write timestamps with UTC offsets",
-            row=csv_line(missing[0]),
+            row=csv_line(raw.index, missing[0]),
         )
 
 
-def check_no_repeated_local_times(naive: pd.DatetimeIndex, timezone: str, field: str) -> None:
+def check_no_repeated_local_times(naive: pd.DatetimeIndex, raw: pd.Series, timezone: str, field: str) -> None:
     """A naive timestamp that is ambiguous (the fall-back hour) appears at most once."""
     ambiguous = naive.tz_localize(timezone, nonexistent="NaT", ambiguous="NaT").isna()
     counts = Counter(naive[ambiguous])
@@ -266,28 +268,27 @@ def check_no_repeated_local_times(naive: pd.DatetimeIndex, timezone: str, field:
         position = int(np.flatnonzero(naive == repeated[0])[1])
         raise SeriesError(
             field,
-            f"{repeated[0]} appears twice: in {timezone} that hour repeats when clocks fall back, so the rows are ambiguous",
+            f"{raw.iloc[position]} appears twice: in {timezone} that hour repeats when clocks fall back, so the rows are ambiguous",
             "write these timestamps with UTC offsets (e.g. 01:00-05:00 and 01:00-06:00)",
-            row=csv_line(position),
+            row=csv_line(raw.index, position),
         )
 
 
-def check_timestamps_unique(stamps: pd.DatetimeIndex, field: str) -> None:
+def check_timestamps_unique(stamps: pd.DatetimeIndex, raw: pd.Series, field: str) -> None:
     """No instant appears twice."""
     duplicated = np.flatnonzero(stamps.duplicated())
     if duplicated.size:
-        raise SeriesError(
-            field, f"timestamp {stamps[duplicated[0]]} appears more than once", "remove the duplicate row", row=csv_line(duplicated[0])
-        )
+        row = duplicated[0]
+        raise SeriesError(field, f"timestamp {raw.iloc[row]} is the same instant as an earlier row", "remove the duplicate row", row=csv_line(raw.index, row))
 
 
-def check_timestamps_sorted(stamps: pd.DatetimeIndex, field: str) -> None:
+def check_timestamps_sorted(stamps: pd.DatetimeIndex, raw: pd.Series, field: str) -> None:
     """Timestamps increase row by row."""
     backwards = np.flatnonzero(np.diff(stamps.asi8) < 0)
     if backwards.size:
         row = backwards[0] + 1
         raise SeriesError(
-            field, f"timestamp {stamps[row]} comes before the row above it", "sort the file by timestamp", row=csv_line(row)
+            field, f"timestamp {raw.iloc[row]} comes before the row above it", "sort the file by timestamp", row=csv_line(raw.index, row)
         )
 
 
@@ -297,37 +298,43 @@ def check_values_finite(values: pd.Series, field: str) -> None:
     bad = np.flatnonzero(~np.isfinite(numbers))
     if bad.size:
         raise SeriesError(
-            field, f"value {values.iloc[bad[0]]!r} is missing or not a finite number", "fill in a number", row=csv_line(bad[0])
+            field, f"value {values.iloc[bad[0]]!r} is missing or not a finite number", "fill in a number", row=csv_line(values.index, bad[0])
         )
 
 
-def check_series_covers_horizon(stamps: pd.DatetimeIndex, series_end: pd.Timestamp, start: pd.Timestamp, end: pd.Timestamp, field: str) -> None:
+def check_at_least_two_rows(raw: pd.Series, field: str) -> None:
+    """A series has two rows or more: the last value holds for one more step of the same length."""
+    if len(raw) < 2:
+        raise SeriesError(field, "a series needs at least two rows", "add rows, or give the field a number instead of a series", row=csv_line(raw.index, 0))
+
+
+def check_series_covers_horizon(stamps: pd.DatetimeIndex, series_end: pd.Timestamp, lines: np.ndarray, start: pd.Timestamp, end: pd.Timestamp, field: str) -> None:
     """The series starts at or before the horizon start and lasts until its end."""
     if stamps[0] > start:
         raise SeriesError(
             field,
             f"series starts at {stamps[0]}, after the horizon start {start}",
             "add rows from the horizon start, or start the horizon later",
-            row=csv_line(0),
+            row=csv_line(lines, 0),
         )
     if series_end < end:
         raise SeriesError(
             field,
             f"series ends at {series_end} (last row plus one step), before the horizon end {end}",
             "add rows up to the horizon end, or end the horizon earlier",
-            row=csv_line(len(stamps) - 1),
+            row=csv_line(lines, len(stamps) - 1),
         )
 
 
-def check_values_nonnegative(values: np.ndarray, field: str) -> None:
-    """Values that cannot be negative (prices of BTC, difficulty, fees) are not."""
+def check_values_nonnegative(values: np.ndarray, lines: np.ndarray, field: str) -> None:
+    """Values that cannot be negative (fees) are not."""
     negative = np.flatnonzero(values < 0)
     if negative.size:
-        raise SeriesError(field, f"value {values[negative[0]]:g} is negative", "fix the value", row=csv_line(negative[0]))
+        raise SeriesError(field, f"value {values[negative[0]]:g} is negative", "fix the value", row=csv_line(lines, negative[0]))
 
 
-def check_values_positive(values: np.ndarray, field: str) -> None:
+def check_values_positive(values: np.ndarray, lines: np.ndarray, field: str) -> None:
     """Values that must be strictly positive (BTC price, difficulty, hashrate) are."""
     bad = np.flatnonzero(values <= 0)
     if bad.size:
-        raise SeriesError(field, f"value {values[bad[0]]:g} is not positive", "fix the value", row=csv_line(bad[0]))
+        raise SeriesError(field, f"value {values[bad[0]]:g} is not positive", "fix the value", row=csv_line(lines, bad[0]))

@@ -134,9 +134,9 @@ class _SeriesReader:
             return np.full(self.grid.n_periods, float(value))
         series = self.step_series(value, field)
         if positive:
-            checks.check_values_positive(series.values, f"{field} = {value.file}:{value.column}")
+            checks.check_values_positive(series.values, series.lines, f"{field} = {value.file}:{value.column}")
         if nonnegative:
-            checks.check_values_nonnegative(series.values, f"{field} = {value.file}:{value.column}")
+            checks.check_values_nonnegative(series.values, series.lines, f"{field} = {value.file}:{value.column}")
         return period_average(series, self.grid.boundaries_utc)
 
     def step_series(self, ref: SeriesRef, field: str) -> StepSeries:
@@ -148,7 +148,7 @@ class _SeriesReader:
             self._tables[path] = read_csv_table(path, where)
         series = read_step_series(self._tables[path], ref.column, self.timezone, where)
         checks.check_series_covers_horizon(
-            series.stamps_utc, series.end_utc, self.grid.boundaries_utc[0], self.grid.boundaries_utc[-1], where
+            series.stamps_utc, series.end_utc, series.lines, self.grid.boundaries_utc[0], self.grid.boundaries_utc[-1], where
         )
         return series
 
@@ -180,6 +180,9 @@ def schema_error(exc: pydantic.ValidationError) -> SchemaError:
     if kind.startswith(("float", "int", "finite")) or kind in ("int_from_float",):
         whole = "a whole number" if kind.startswith("int") else "a finite number"
         return SchemaError(field, f"{error['msg'].lower()}{given}", f"give {whole} ({described})")
+    if kind == "value_error":
+        problem = error["msg"].removeprefix("Value error, ")
+        return SchemaError(field, f"{problem}{given}", f"give a value as the schema describes ({described})")
     if kind in ("too_short",):
         return SchemaError(field, "must have at least one entry", f"add an entry ({described})")
     return SchemaError(field, f"{error['msg']}{given}", f"see `hashplan schema` ({described})")

@@ -17,9 +17,17 @@ _RESOLUTION_MINUTES = {"min": 1, "h": 60, "d": 1440}
 
 
 class _Strict(BaseModel):
-    """Base: unknown fields are errors (a misspelt field must not be silently ignored)."""
+    """Base: unknown fields are errors (a misspelt field must not be silently ignored), and so
+    are booleans (YAML reads yes/no/on/off as booleans, which pydantic would take as 1 and 0)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans(cls, value):
+        if isinstance(value, bool):
+            raise ValueError("yes/no/true/false/on/off is a boolean, not a value here")
+        return value
 
 
 class SeriesRef(_Strict):
