@@ -12,6 +12,7 @@ import pyomo.environ as pyo
 import pytest
 
 from casebuilder import case_with_spot, spec_dict
+from optimizer.case import parse_spec, prepare_case
 from models.build import build_model
 from optimizer.solve import solve
 
@@ -189,3 +190,27 @@ def test_modes_share_the_installed_machines():
     # at $70: stock earns 200 r - 3.5 * 70 / 1000 per hour, eco 150 r - 2.2 * 70 / 1000; eco wins
     assert (model.fleet.running[0, 1].value, model.fleet.running[1, 1].value) == (0, 1000)
     assert report.bound_usd == pytest.approx(merit_order_profit(data, case), rel=1e-9)
+
+
+def test_finer_periods_never_lose_and_equal_ones_change_nothing(tmp_path):
+    # a coarse plan is a feasible plan of the finer model with the same value (prices averaged,
+    # machines held), so optimal profit can only rise with resolution; 15 min on an hourly
+    # series holds each price for four periods and must give the hourly optimum exactly
+    rng = np.random.default_rng(11)
+    stamps = [f"2026-01-01T{h:02d}:00Z" for h in range(24)] + [f"2026-01-02T{h:02d}:00Z" for h in range(24)]
+    prices = np.where(rng.random(48) < 0.15, rng.uniform(150, 900, 48), rng.normal(40, 20, 48))
+    (tmp_path / "spot.csv").write_text("timestamp,price\n" + "".join(f"{t},{p:.4f}\n" for t, p in zip(stamps, prices)))
+    profits = {}
+    for resolution in ("15min", "1h", "4h", "1d"):
+        data = spec_dict(
+            sites=[{"name": "a", "interconnect_mw": 50, "aux_load_fraction": 0.05, "power": {"spot_usd_per_mwh": {"file": "spot.csv", "column": "price"}}}],
+            miner_models=[{"name": "S19j Pro", "hashrate_th": 100, "power_w": 3050}, {"name": "S21", "hashrate_th": 200, "power_w": 3500}],
+            fleet=[{"site": "a", "model": "S19j Pro", "count": 9000}, {"site": "a", "model": "S21", "count": 8000}],
+            hours=48,
+        )
+        data["horizon"]["resolution"] = resolution
+        case = prepare_case(parse_spec(data), tmp_path)
+        profits[resolution] = solve(build_model(case), case.spec.solver).bound_usd
+    assert profits["15min"] == pytest.approx(profits["1h"], rel=1e-9)
+    assert profits["1d"] <= profits["4h"] + 1e-6 <= profits["1h"] + 2e-6
+    assert profits["1d"] < profits["1h"]  # the price spikes make hourly curtailment worth something
