@@ -43,11 +43,12 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     sites = case.spec.sites
     block.SITES = pyo.Set(initialize=[s.name for s in sites], ordered=True)
 
+    site_spec = {s.name: s for s in sites}
+
     def site_load_within_interconnect(b, s, t):
         """Machines plus auxiliaries stay within the interconnect."""
         return b.site_load_mw[s, t] <= site_spec[s].interconnect_mw
 
-    site_spec = {s.name: s for s in sites}
     block.site_load_mw = pyo.Expression(
         block.SITES, periods, rule=lambda b, s, t: (1.0 + site_spec[s].aux_load_fraction) * fleet.it_load_mw[s, t]
     )

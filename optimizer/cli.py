@@ -18,9 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.build import build_model
 from optimizer import __version__, market
 from optimizer.case import CaseError, CaseSpec, load_case
-from optimizer.solve import NoPlanError
+from optimizer.output import write_csv, write_json
+from optimizer.report import write_report
+from optimizer.results import extract_results
+from optimizer.solve import NoPlanError, solve
 
 BUNDLED_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "west_texas_q3_2023" / "case.yaml"
 """The case ``hashplan run`` plans when given none (present in a source checkout)."""
@@ -90,12 +94,6 @@ def _parser() -> argparse.ArgumentParser:
 
 def cmd_run(args: argparse.Namespace) -> int:
     """Load, validate, build, solve, extract and write the outputs."""
-    from models.build import build_model
-    from optimizer.output import write_csv, write_json
-    from optimizer.report import write_report
-    from optimizer.results import extract_results
-    from optimizer.solve import solve
-
     say = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
     case_path = args.case or _bundled_example()
     began = time.perf_counter()

@@ -177,13 +177,13 @@ def schema_error(exc: pydantic.ValidationError) -> SchemaError:
     if kind in limits:
         bound = limits[kind].format(**{k: f"{v:g}" if isinstance(v, (int, float)) else v for k, v in ctx.items()})
         return SchemaError(field, f"must be {bound}{given}", f"give a value {bound} ({described})")
-    if kind.startswith(("float", "int", "finite")) or kind in ("int_from_float",):
+    if kind.startswith(("float", "int", "finite")):
         whole = "a whole number" if kind.startswith("int") else "a finite number"
         return SchemaError(field, f"{error['msg'].lower()}{given}", f"give {whole} ({described})")
     if kind == "value_error":
         problem = error["msg"].removeprefix("Value error, ")
         return SchemaError(field, f"{problem}{given}", f"give a value as the schema describes ({described})")
-    if kind in ("too_short",):
+    if kind == "too_short":
         return SchemaError(field, "must have at least one entry", f"add an entry ({described})")
     return SchemaError(field, f"{error['msg']}{given}", f"see `hashplan schema` ({described})")
 
@@ -195,8 +195,7 @@ def _most_relevant(errors: list[dict]) -> dict:
     first = unknown[0] if unknown else errors[0]
     if not any(_is_union_tag(part) for part in first["loc"]):
         return first
-    prefix = [p for p in first["loc"] if not _is_union_tag(p)][:1]
-    wants_series = isinstance(first["input"], dict) or any(p == "SeriesRef" for p in first["loc"][len(prefix) :])
+    wants_series = isinstance(first["input"], dict) or "SeriesRef" in first["loc"]
     for error in errors:
         if ("SeriesRef" in error["loc"]) == wants_series:
             return error
@@ -238,7 +237,7 @@ def _model_in(annotation):
 
 
 def _description(loc: list) -> str:
-    parent = _schema_class_at([p for p in loc[:-1]])
+    parent = _schema_class_at(loc[:-1])
     info = getattr(parent, "model_fields", {}).get(loc[-1]) if loc else None
     return info.description if info is not None and info.description else "see `hashplan schema`"
 
