@@ -8,6 +8,7 @@ from models.fleet import add_fleet
 from models.objective import add_objective
 from models.power import add_power
 from models.time import add_time
+from models.treasury import add_treasury
 from optimizer.case import Case
 
 
@@ -17,5 +18,6 @@ def build_model(case: Case) -> pyo.ConcreteModel:
     add_time(model, case)
     add_fleet(model, case)
     add_power(model, case)
+    add_treasury(model, case)
     add_objective(model, case)
     return model

@@ -34,7 +34,8 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
 
     Data
     ----
-    classes_at_site[s] : the classes k at site s; class_power_mw[k] = P_k / 1e6 [MW].
+    classes_at_site[s] : the classes k at site s; class_power_mw[k] = P_k / 1e6 [MW];
+    btc_per_machine[k, t] = H_k * b_t [BTC].
 
     Expressions
     -----------
@@ -93,8 +94,7 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
 
     n = case.grid.n_periods
     all_running = [block.running[k, t] for k in range(len(classes)) for t in range(n)]
-    btc_per_machine = np.outer(hashrate, case.network.btc_per_th).ravel()
-    usd_per_machine = np.outer(hashrate, case.network.btc_per_th * case.network.btc_price_usd).ravel()
-    block.btc_mined = pyo.Expression(expr=linear(btc_per_machine, all_running))
-    block.mining_revenue_usd = pyo.Expression(expr=linear(usd_per_machine, all_running))
+    block.btc_per_machine = np.outer(hashrate, case.network.btc_per_th)
+    block.btc_mined = pyo.Expression(expr=linear(block.btc_per_machine.ravel(), all_running))
+    block.mining_revenue_usd = pyo.Expression(expr=linear((block.btc_per_machine * case.network.btc_price_usd).ravel(), all_running))
     return block

@@ -27,6 +27,11 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     -----------
     site_load_within_interconnect[s, t] : (1 + a_s) * it_load_mw[s, t] <= C_s
 
+    Data
+    ----
+    spot_cost_usd_per_machine[k, t] = (1 + a_s) P_k / 1e6 * pi_{s,t} h_t, adder_cost_usd_per_machine[k, t]
+    likewise with d_s, block_resale_usd[t] = sum_s B_s pi_{s,t} h_t, block_cost_usd[t] = sum_s f_s B_s h_t.
+
     Expressions
     -----------
     site_load_mw[s, t] = (1 + a_s) * it_load_mw[s, t]                                [MW]
@@ -54,19 +59,33 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     )
     block.site_load_within_interconnect = pyo.Constraint(block.SITES, periods, rule=site_load_within_interconnect)
 
-    block_mw = {s.name: s.power.fixed_block.mw if s.power.fixed_block else 0.0 for s in sites}
-    block_price = {s.name: s.power.fixed_block.price_usd_per_mwh if s.power.fixed_block else 0.0 for s in sites}
-    spot_coefs, adder_coefs, running = [], [], []
-    for s in block.SITES:
-        ks = fleet.classes_at_site[s]
-        site_mw_per_machine = (1.0 + site_spec[s].aux_load_fraction) * fleet.class_power_mw[ks]
-        spot_coefs.append(np.outer(site_mw_per_machine, case.spot_usd_per_mwh[s] * hours).ravel())
-        adder_coefs.append(np.outer(site_mw_per_machine, site_spec[s].power.adder_usd_per_mwh * hours).ravel())
-        running.extend(fleet.running[k, t] for k in ks for t in periods)
-    block_resale_usd = sum(block_mw[s] * float(case.spot_usd_per_mwh[s] @ hours) for s in block.SITES)
-    block.spot_energy_cost_usd = pyo.Expression(expr=linear(np.concatenate(spot_coefs), running, -block_resale_usd))
-    block.energy_adder_cost_usd = pyo.Expression(expr=linear(np.concatenate(adder_coefs), running))
-    block.fixed_block_cost_usd = pyo.Expression(
-        expr=sum(block_mw[s] * block_price[s] for s in block.SITES) * float(hours.sum())
+    classes = case.machine_classes
+    n = len(hours)
+    spot = np.array([case.spot_usd_per_mwh[c.site] for c in classes]).reshape(len(classes), n)
+    adder = np.array([site_spec[c.site].power.adder_usd_per_mwh for c in classes])[:, None]
+    site_mw = np.array([(1.0 + site_spec[c.site].aux_load_fraction) * c.power_w / 1e6 for c in classes])[:, None]
+    block.spot_cost_usd_per_machine = site_mw * spot * hours
+    block.adder_cost_usd_per_machine = site_mw * adder * hours
+    block.block_resale_usd = np.zeros(n)
+    block.block_cost_usd = np.zeros(n)
+    for site in sites:
+        if site.power.fixed_block:
+            block.block_resale_usd += site.power.fixed_block.mw * case.spot_usd_per_mwh[site.name] * hours
+            block.block_cost_usd += site.power.fixed_block.mw * site.power.fixed_block.price_usd_per_mwh * hours
+    running = [fleet.running[k, t] for k in range(len(classes)) for t in periods]
+    block.spot_energy_cost_usd = pyo.Expression(
+        expr=linear(block.spot_cost_usd_per_machine.ravel(), running, -float(block.block_resale_usd.sum()))
     )
+    block.energy_adder_cost_usd = pyo.Expression(expr=linear(block.adder_cost_usd_per_machine.ravel(), running))
+    block.fixed_block_cost_usd = pyo.Expression(expr=float(block.block_cost_usd.sum()))
     return block
+
+
+def energy_cost_usd_per_machine(power: pyo.Block) -> np.ndarray:
+    """Cost of the energy one machine of class k running in period t makes its site draw [USD], K x T."""
+    return power.spot_cost_usd_per_machine + power.adder_cost_usd_per_machine
+
+
+def energy_cost_constant_usd(power: pyo.Block) -> np.ndarray:
+    """Energy cost that does not depend on dispatch: take-or-pay blocks less their resale at spot [USD], per period."""
+    return power.block_cost_usd - power.block_resale_usd

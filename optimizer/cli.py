@@ -110,9 +110,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     write_csv(out / "dispatch.csv", results.dispatch)
     write_report(out / "report.xlsx", results, case.spec.horizon.timezone)
     k = results.kpis
-    print(f"{case.name}: {k['status']}, gap {_percent(k['mip_gap'])}, profit ${k['objective_usd']:,.0f}")
+    valued = "terminal value less penalties" if "terminal_value_usd" in k else "profit"
+    print(f"{case.name}: {k['status']}, gap {_percent(k['mip_gap'])}, objective ${k['objective_usd']:,.0f} ({valued})")
     print(f"  {k['btc_mined']:,.4f} BTC mined, energy ${k['energy_cost_usd']:,.0f} ({_money(k['average_power_price_paid_usd_per_mwh'])}/MWh), "
           f"{k['curtailed_mwh']:,.0f} MWh curtailed, uptime {k['uptime_fraction']:.1%}")
+    if "terminal_value_usd" in k:
+        print(f"  terminal value ${k['terminal_value_usd']:,.0f}: sold {k['btc_sold']:,.2f} BTC for ${k['sale_proceeds_usd']:,.0f}, "
+              f"ending cash ${k['ending_cash_usd']:,.0f} and {k['ending_btc']:,.2f} BTC")
+    for shortfall in k["shortfalls"]:
+        print(f"  SHORTFALL {shortfall['message']}")
     print(f"  wrote {out / 'summary.json'}, {out / 'dispatch.csv'}, {out / 'report.xlsx'} in {time.perf_counter() - began:.1f} s")
     return 0
 

@@ -10,12 +10,29 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from models.objective import pnl_terms
+from models.power import energy_cost_constant_usd, energy_cost_usd_per_machine
+from models.treasury import (
+    COVENANT_PENALTY_USD_PER_USD,
+    MIN_BTC_PENALTY_USD_PER_USD,
+    UNFUNDED_PENALTY_USD_PER_USD,
+    UNPAID_DEBT_PENALTY_USD_PER_USD,
+    terminal_mark_usd_per_btc,
+)
 from optimizer import market
 from optimizer.case import Case
 from optimizer.solve import SolveReport
 
 RECONCILE_RELATIVE_TOLERANCE = 1e-7
 """Relative difference above which two ways of totalling the same figure disagree [-]."""
+
+CENT_USD = 0.005
+"""Roll-forwards tie to the cent [USD]."""
+
+SATOSHI_BTC = 5e-9
+"""BTC roll-forwards tie to the satoshi [BTC]."""
+
+SLACK_USD = 0.01
+"""Slack below this is solver noise, not a shortfall [USD]."""
 
 
 class ReconciliationError(RuntimeError):
@@ -33,11 +50,17 @@ class Results:
     dispatch : pandas.DataFrame
         One row per site, model, mode and period.
     sites : pandas.DataFrame
-        One row per site: energy, cost, curtailment, uptime.
+        One row per site: energy, cost, curtailment, uptime, value of interconnect.
     breakeven : pandas.DataFrame
         One row per site, model and mode: efficiency and break-even power prices.
     pnl : pandas.DataFrame
         The objective's named revenue and cost Expressions; they sum to the objective.
+    pnl_monthly : pandas.DataFrame
+        The same lines by month (columns), each row summing to its line in ``pnl``.
+    treasury : pandas.DataFrame or None
+        Daily BTC and cash roll-forward (with a treasury section).
+    covenants : pandas.DataFrame or None
+        One row per covenant test date (with a minimum-cash covenant).
     solve : SolveReport
         Solver status, gap and times.
     """
@@ -47,6 +70,9 @@ class Results:
     sites: pd.DataFrame
     breakeven: pd.DataFrame
     pnl: pd.DataFrame
+    pnl_monthly: pd.DataFrame
+    treasury: pd.DataFrame | None
+    covenants: pd.DataFrame | None
     solve: SolveReport
 
 
@@ -56,7 +82,8 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
     Raises
     ------
     ReconciliationError
-        If the P&L lines do not sum to the objective or the site totals do not sum to them.
+        If the P&L lines do not sum to the objective, the monthly P&L or the site totals do
+        not sum to them, or a roll-forward does not tie.
     """
     grid = case.grid
     classes = case.machine_classes
@@ -64,7 +91,8 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
     dispatch = _dispatch_table(case, running)
     pnl = _pnl_table(model)
     _reconcile("P&L lines vs objective", pnl["usd"].sum(), report.objective_usd)
-    sites = _site_table(case, dispatch)
+    pnl_monthly = _monthly_pnl(model, case, running, pnl)
+    sites = _site_table(case, dispatch, model, report)
     energy_cost_usd = -pnl.loc[pnl["line"].str.startswith("power."), "usd"].sum()
     _reconcile("site energy costs vs power P&L", sites["energy_cost_usd"].sum(), energy_cost_usd)
     mining_revenue_usd = pnl.loc[pnl["line"] == "fleet.mining_revenue_usd", "usd"].sum()
@@ -81,14 +109,32 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         "btc_mined": btc_mined,
         "mining_revenue_usd": float(mining_revenue_usd),
         "energy_cost_usd": float(energy_cost_usd),
-        "energy_cost_per_btc_usd": float(energy_cost_usd / btc_mined) if btc_mined > 0 else None,
+        "energy_cost_per_btc_usd": _ratio(energy_cost_usd, btc_mined),
         "energy_mwh": energy_mwh,
         "curtailed_mwh": float(sites["curtailed_mwh"].sum()),
-        "average_power_price_paid_usd_per_mwh": float(energy_cost_usd / energy_mwh) if energy_mwh > 0 else None,
+        "average_power_price_paid_usd_per_mwh": _ratio(energy_cost_usd, energy_mwh),
         "uptime_fraction": float(sites["machine_hours_run"].sum() / sites["machine_hours_installed"].sum()),
+        "shortfalls": [],
     }
+    treasury = covenants = None
+    if case.spec.treasury is not None:
+        treasury = _treasury_table(model, case, dispatch, running)
+        covenants = _covenant_table(model, case, treasury, report)
+        shortfalls = _shortfalls(model, case, treasury, covenants)
+        kpis.update(_treasury_kpis(case, treasury, covenants, pnl, btc_mined, energy_cost_usd))
+        kpis["shortfalls"] = shortfalls
+        if shortfalls:
+            kpis["status"] = f"{report.status}_with_shortfalls"
     return Results(
-        kpis=kpis, dispatch=dispatch, sites=sites, breakeven=_breakeven_table(case, running), pnl=pnl, solve=report
+        kpis=kpis,
+        dispatch=dispatch,
+        sites=sites,
+        breakeven=_breakeven_table(case, running),
+        pnl=pnl,
+        pnl_monthly=pnl_monthly,
+        treasury=treasury,
+        covenants=covenants,
+        solve=report,
     )
 
 
@@ -115,8 +161,8 @@ def _dispatch_table(case: Case, running: np.ndarray) -> pd.DataFrame:
     )
 
 
-def _site_table(case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
-    """Per site: energy and its cost recomputed from the dispatch, curtailment and uptime."""
+def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, report: SolveReport) -> pd.DataFrame:
+    """Per site: energy and its cost recomputed from the dispatch, curtailment, uptime, interconnect value."""
     hours = case.grid.hours
     n = case.grid.n_periods
     models = {m.name: m for m in case.spec.miner_models}
@@ -137,6 +183,8 @@ def _site_table(case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
         available_mw = min(nameplate_mw, site.interconnect_mw)
         installed = sum(e.count for e in fleet)
         energy_mwh = float(load_mw @ hours)
+        interconnect = model.power.site_load_within_interconnect
+        duals = [report.duals.get(interconnect[site.name, t]) for t in range(n)]
         rows.append(
             {
                 "site": site.name,
@@ -152,6 +200,7 @@ def _site_table(case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
                 "machine_hours_installed": float(installed * hours.sum()),
                 "btc_expected": float(at_site["btc_expected"].sum()),
                 "mining_revenue_usd": float(at_site["mining_revenue_usd"].sum()),
+                "interconnect_value_usd_per_mw": math.nan if None in duals else float(sum(duals)),
             }
         )
     return pd.DataFrame(rows)
@@ -189,9 +238,273 @@ def _pnl_table(model: pyo.ConcreteModel) -> pd.DataFrame:
     return pd.DataFrame([{"line": name, "usd": sign * pyo.value(expr)} for name, sign, expr in pnl_terms(model)])
 
 
+def _monthly_pnl(model: pyo.ConcreteModel, case: Case, running: np.ndarray, pnl: pd.DataFrame) -> pd.DataFrame:
+    """Each P&L line by local calendar month; every row must sum to its line in ``pnl``."""
+    grid = case.grid
+    days = grid.days
+    day_of_period = grid.day_of_period
+    n_days = len(days)
+
+    def by_day(per_period: np.ndarray) -> np.ndarray:
+        return np.bincount(day_of_period, weights=per_period, minlength=n_days)
+
+    power = model.power
+    lines = {
+        "fleet.mining_revenue_usd": by_day((running * model.fleet.btc_per_machine).sum(axis=0) * case.network.btc_price_usd),
+        "power.spot_energy_cost_usd": -by_day((running * power.spot_cost_usd_per_machine).sum(axis=0) - power.block_resale_usd),
+        "power.energy_adder_cost_usd": -by_day((running * power.adder_cost_usd_per_machine).sum(axis=0)),
+        "power.fixed_block_cost_usd": -by_day(power.block_cost_usd),
+    }
+    if case.spec.treasury is not None:
+        lines.update(_treasury_daily_pnl(model, case, running))
+    months = [f"{d.year}-{d.month:02d}" for d in days]
+    frame = pd.DataFrame(lines, index=pd.Index(months, name="month")).groupby(level=0, sort=True).sum().T
+    frame.index.name = "line"
+    totals = pnl.set_index("line")["usd"]
+    if set(frame.index) != set(totals.index):
+        raise ReconciliationError(f"monthly P&L lines {sorted(frame.index)} differ from the objective's {sorted(totals.index)}")
+    for line, total in totals.items():
+        _reconcile(f"monthly {line} vs its total", frame.loc[line].sum(), total)
+    return frame.loc[totals.index].reset_index()
+
+
+def _treasury_daily_pnl(model: pyo.ConcreteModel, case: Case, running: np.ndarray) -> dict[str, np.ndarray]:
+    grid, net = case.grid, case.network
+    tb = model.treasury
+    n_days = len(grid.days)
+    days = range(n_days)
+    spec = case.spec.treasury
+    mark = terminal_mark_usd_per_btc(case)
+    price_day = tb.btc_price_day_usd
+    sold = np.array([tb.btc_sold[d].value for d in days])
+    unfunded = np.array([tb.unfunded_usd[d].value for d in days])
+    unpaid = np.zeros(n_days)
+    for j, payment in enumerate(case.spec.debt):
+        unpaid[grid.days.index(payment.date)] += tb.unpaid_debt_usd[j].value
+    due = np.zeros(n_days)
+    for payment in case.spec.debt:
+        due[grid.days.index(payment.date)] += payment.total_usd
+    covenant_short = np.zeros(n_days)
+    for d in tb.TEST_DAYS:
+        covenant_short[d] = tb.covenant_short_usd[d].value
+    btc_short = np.array([tb.btc_short[d].value if d in tb.btc_short else 0.0 for d in days])
+    opening = np.zeros(n_days)
+    opening[0] = spec.cash_usd + mark * spec.btc
+    revaluation_per_period = (running * model.fleet.btc_per_machine).sum(axis=0) * (mark - net.btc_price_usd)
+    btc_penalty = MIN_BTC_PENALTY_USD_PER_USD * float(net.btc_price_usd.max())
+    return {
+        "treasury.opening_position_revenue_usd": opening,
+        "treasury.btc_revaluation_revenue_usd": np.bincount(grid.day_of_period, weights=revaluation_per_period, minlength=n_days) + (price_day - mark) * sold,
+        "treasury.emergency_funding_revenue_usd": unfunded,
+        "treasury.sale_cost_usd": -spec.sale_cost_bps / 1e4 * price_day * sold,
+        "treasury.opex_cost_usd": -tb.opex_day_usd,
+        "treasury.debt_service_cost_usd": -(due - unpaid),
+        "treasury.shortfall_penalty_cost_usd": -(
+            UNFUNDED_PENALTY_USD_PER_USD * unfunded
+            + UNPAID_DEBT_PENALTY_USD_PER_USD * unpaid
+            + COVENANT_PENALTY_USD_PER_USD * covenant_short
+            + btc_penalty * btc_short
+        ),
+    }
+
+
+def _treasury_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame, running: np.ndarray) -> pd.DataFrame:
+    """The daily roll-forward; raises if BTC does not tie to the satoshi or cash to the cent."""
+    grid = case.grid
+    tb = model.treasury
+    spec = case.spec.treasury
+    n_days = len(grid.days)
+    days = range(n_days)
+    power = model.power
+    energy = np.bincount(
+        grid.day_of_period,
+        weights=(running * energy_cost_usd_per_machine(power)).sum(axis=0) + energy_cost_constant_usd(power),
+        minlength=n_days,
+    )
+    mined = np.bincount(grid.day_of_period, weights=(running * model.fleet.btc_per_machine).sum(axis=0), minlength=n_days)
+    debt = np.zeros(n_days)
+    for j, payment in enumerate(case.spec.debt):
+        debt[grid.days.index(payment.date)] += payment.total_usd - tb.unpaid_debt_usd[j].value
+    sold = np.array([tb.btc_sold[d].value for d in days])
+    closing_btc = np.array([tb.btc_held[d].value for d in days])
+    closing_cash = np.array([tb.cash_usd[d].value for d in days])
+    unfunded = np.array([tb.unfunded_usd[d].value for d in days])
+    proceeds = (1.0 - spec.sale_cost_bps / 1e4) * tb.btc_price_day_usd * sold
+    opening_btc = np.concatenate(([spec.btc], closing_btc[:-1]))
+    opening_cash = np.concatenate(([spec.cash_usd], closing_cash[:-1]))
+    btc_gap = np.abs(opening_btc + mined - sold - closing_btc).max()
+    cash_gap = np.abs(opening_cash + proceeds - energy - tb.opex_day_usd - debt + unfunded - closing_cash).max()
+    if btc_gap > SATOSHI_BTC or cash_gap > CENT_USD:
+        raise ReconciliationError(f"treasury roll-forward does not tie: BTC off by {btc_gap:.3g}, cash by {cash_gap:.3g} USD")
+    min_cash = np.full(n_days, np.nan)
+    min_cash[list(tb.TEST_DAYS)] = spec.min_cash_usd
+    return pd.DataFrame(
+        {
+            "date": grid.days,
+            "btc_price_usd": tb.btc_price_day_usd,
+            "opening_btc": opening_btc,
+            "btc_mined": mined,
+            "btc_sold": sold,
+            "closing_btc": closing_btc,
+            "opening_cash_usd": opening_cash,
+            "sale_proceeds_usd": proceeds,
+            "energy_cost_usd": energy,
+            "opex_usd": tb.opex_day_usd,
+            "debt_service_usd": debt,
+            "emergency_funding_usd": unfunded,
+            "closing_cash_usd": closing_cash,
+            "min_cash_usd": min_cash,
+            "covenant_headroom_usd": closing_cash - min_cash,
+        }
+    )
+
+
+def _covenant_table(model: pyo.ConcreteModel, case: Case, treasury: pd.DataFrame, report: SolveReport) -> pd.DataFrame | None:
+    """Each covenant test: required, actual, headroom, shortfall and the value of one more dollar."""
+    tb = model.treasury
+    test_days = list(tb.TEST_DAYS)
+    if not test_days:
+        return None
+    rows = []
+    for d in test_days:
+        dual = report.duals.get(tb.min_cash_covenant[d])
+        rows.append(
+            {
+                "date": treasury["date"].iloc[d],
+                "min_cash_usd": case.spec.treasury.min_cash_usd,
+                "closing_cash_usd": treasury["closing_cash_usd"].iloc[d],
+                "covenant_headroom_usd": treasury["covenant_headroom_usd"].iloc[d],
+                "covenant_shortfall_usd": tb.covenant_short_usd[d].value,
+                # the covenant row is cash >= min_cash: one dollar more cash is worth -d(objective)/d(min_cash)
+                "cash_value_usd_per_usd": math.nan if dual is None else 0.0 - dual,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _shortfalls(model: pyo.ConcreteModel, case: Case, treasury: pd.DataFrame, covenants: pd.DataFrame | None) -> list[dict]:
+    """Every elastic limit the plan had to breach, in business words."""
+    tb = model.treasury
+    spec = case.spec.treasury
+    grid = case.grid
+    entries = []
+    for j, payment in enumerate(case.spec.debt):
+        unpaid = tb.unpaid_debt_usd[j].value
+        if unpaid > SLACK_USD:
+            d = grid.days.index(payment.date)
+            entries.append(_entry(payment.date, payment.name, unpaid, f"${_m(unpaid)} short{_after_sales(case, treasury, d)}", _closes(case, treasury, d, unpaid)))
+    if covenants is not None:
+        for run in _runs(covenants["covenant_shortfall_usd"].to_numpy() > SLACK_USD):
+            worst = run[np.argmax(covenants["covenant_shortfall_usd"].to_numpy()[run])]
+            amount = covenants["covenant_shortfall_usd"].iloc[worst]
+            day = covenants["date"].iloc[worst]
+            span = _span(covenants["date"].iloc[run[0]], covenants["date"].iloc[run[-1]])
+            d = grid.days.index(day)
+            entries.append(
+                _entry(day, "minimum cash covenant", amount,
+                       f"closing cash ${_m(covenants['closing_cash_usd'].iloc[worst])} is ${_m(amount)} below the ${_m(spec.min_cash_usd)} covenant{span}{_after_sales(case, treasury, d)}",
+                       f"the covenant is lowered by ${_m(amount)}, or " + _closes(case, treasury, d, amount)))
+    if spec.min_btc > 0:
+        short = np.array([tb.btc_short[d].value for d in range(len(grid.days))])
+        for run in _runs(short > 1e-8):
+            worst = run[np.argmax(short[run])]
+            amount_usd = short[worst] * treasury["btc_price_usd"].iloc[worst]
+            entries.append(
+                _entry(grid.days[worst], "minimum BTC held", amount_usd,
+                       f"{treasury['closing_btc'].iloc[worst]:,.2f} BTC held, {short[worst]:,.2f} below the {spec.min_btc:,.2f} BTC floor{_span(grid.days[run[0]], grid.days[run[-1]])}",
+                       f"the floor is lowered by {short[worst]:,.2f} BTC"))
+    unfunded = treasury["emergency_funding_usd"].to_numpy()
+    for run in _runs(unfunded > SLACK_USD):
+        amount = float(unfunded[run].sum())
+        entries.append(
+            _entry(grid.days[run[0]], "operating costs", amount,
+                   f"${_m(amount)} of energy, opex and debt could not be paid from cash and the BTC sales allowed{_span(grid.days[run[0]], grid.days[run[-1]])}",
+                   f"${_m(amount)} more cash is found by {grid.days[run[0]]}"))
+    return sorted(entries, key=lambda e: (e["date"], e["item"]))
+
+
+def _entry(day, item: str, amount_usd: float, what: str, closes: str) -> dict:
+    return {"date": day.isoformat(), "item": item, "amount_usd": float(amount_usd), "message": f"{day} {item}: {what}; closes if {closes}"}
+
+
+def _after_sales(case: Case, treasury: pd.DataFrame, d: int) -> str:
+    """Why more BTC could not be sold by day d: the daily cap, the floor price, or nothing left."""
+    spec = case.spec.treasury
+    sold = treasury["btc_sold"].iloc[: d + 1].sum()
+    if sold <= 1e-9:
+        if spec.no_sale_below_usd is not None and (treasury["btc_price_usd"].iloc[: d + 1] < spec.no_sale_below_usd).all():
+            return f", with no sale allowed below ${spec.no_sale_below_usd:,.0f}"
+        return " with no BTC to sell"
+    cap = spec.max_sale_btc_per_day
+    if cap is not None and np.isclose(treasury["btc_sold"].iloc[: d + 1].max(), cap):
+        return f" after selling {sold:,.1f} BTC, at most the {cap:,.0f} BTC/day allowed"
+    return f" after selling {sold:,.1f} BTC, all that was held above the floor"
+
+
+def _closes(case: Case, treasury: pd.DataFrame, d: int, amount: float) -> str:
+    """What would have raised ``amount`` more by day d: a higher BTC price on the same sales, or cash."""
+    spec = case.spec.treasury
+    window = treasury.iloc[: d + 1]
+    sold = window["btc_sold"].sum()
+    cash = f"${_m(amount)} more cash is found by {treasury['date'].iloc[d]}"
+    if sold <= 1e-9:
+        return cash
+    average = (window["btc_sold"] * window["btc_price_usd"]).sum() / sold
+    needed = average + amount / ((1.0 - spec.sale_cost_bps / 1e4) * sold)
+    return f"BTC sells at ${needed:,.0f} or more on average (it sold at ${average:,.0f}), or {cash}"
+
+
+def _runs(mask: np.ndarray) -> list[np.ndarray]:
+    """Runs of consecutive True positions."""
+    positions = np.flatnonzero(mask)
+    if positions.size == 0:
+        return []
+    return np.split(positions, np.flatnonzero(np.diff(positions) > 1) + 1)
+
+
+def _span(first, last) -> str:
+    return "" if first == last else f" (short from {first} to {last})"
+
+
+def _m(usd: float) -> str:
+    """Money in millions for messages: $3.2M, or thousands below $1M."""
+    return f"{usd / 1e6:,.1f}M" if abs(usd) >= 1e6 else f"{usd:,.0f}"
+
+
+def _treasury_kpis(case: Case, treasury: pd.DataFrame, covenants: pd.DataFrame | None, pnl: pd.DataFrame, btc_mined: float, energy_cost_usd: float) -> dict:
+    spec = case.spec.treasury
+    opex = float(treasury["opex_usd"].sum())
+    debt = float(treasury["debt_service_usd"].sum())
+    btc_sold = float(treasury["btc_sold"].sum())
+    cash_cost = _ratio(energy_cost_usd + opex, btc_mined)
+    ending_cash = float(treasury["closing_cash_usd"].iloc[-1])
+    ending_btc = float(treasury["closing_btc"].iloc[-1])
+    terminal = ending_cash + terminal_mark_usd_per_btc(case) * ending_btc
+    penalty = -pnl.loc[pnl["line"] == "treasury.shortfall_penalty_cost_usd", "usd"].sum()
+    _reconcile("terminal value vs objective + penalties", terminal, pnl["usd"].sum() + penalty)
+    return {
+        "terminal_value_usd": terminal,
+        "btc_sold": btc_sold,
+        "sale_proceeds_usd": float(treasury["sale_proceeds_usd"].sum()),
+        "ending_cash_usd": ending_cash,
+        "ending_btc": ending_btc,
+        "debt_service_usd": debt,
+        "opex_usd": opex,
+        "cash_cost_per_btc_usd": cash_cost,
+        "all_in_cost_per_btc_usd": _ratio(energy_cost_usd + opex + debt, btc_mined),
+        "breakeven_btc_price_usd": None if cash_cost is None else cash_cost / (1.0 - spec.sale_cost_bps / 1e4),
+        "liquidation_to_production_ratio": _ratio(btc_sold, btc_mined),
+        "min_cash_headroom_usd": None if covenants is None else float(covenants["covenant_headroom_usd"].min()),
+    }
+
+
 def _reconcile(what: str, a: float, b: float) -> None:
     if abs(a - b) > RECONCILE_RELATIVE_TOLERANCE * max(1.0, abs(a), abs(b)):
         raise ReconciliationError(f"{what} do not reconcile: {a!r} vs {b!r}")
+
+
+def _ratio(numerator: float, denominator: float) -> float | None:
+    return float(numerator / denominator) if denominator > 0 else None
 
 
 def _finite_or_none(x: float) -> float | None:

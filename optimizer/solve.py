@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import highspy
 import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from optimizer.case.schema import Solver as SolverOptions
@@ -61,6 +62,10 @@ class SolveReport:
         Relaxed machine counts floored by the repair step [-].
     solver : str
         Solver name and version.
+    duals : pyomo.common.collections.ComponentMap
+        Constraint -> d(objective)/d(right-hand side) from the LP with machine counts
+        continuous and true integers fixed at the plan's values [objective unit per constraint
+        unit]; empty when that LP did not solve to optimality.
     """
 
     status: str
@@ -71,6 +76,7 @@ class SolveReport:
     handoff_seconds: float
     floored_counts: int
     solver: str
+    duals: ComponentMap
 
 
 @dataclass(frozen=True)
@@ -81,6 +87,7 @@ class _Run:
     bound: float
     seconds: float
     handoff_seconds: float
+    duals: ComponentMap | None  # None when the run was a MIP or not optimal
 
 
 def solver_name() -> str:
@@ -133,6 +140,9 @@ def solve(model: pyo.ConcreteModel, options: SolverOptions, log: Callable[[str],
                 "the plan with machine counts floored has no feasible completion; "
                 "set solver.integer_strategy: integer to solve with integer counts",
             )
+    duals = first.duals
+    if duals is None:
+        duals = _lp_duals(model, options, max(options.time_limit_s - (time.perf_counter() - started), MIN_REPAIR_SECONDS))
     objective, bound = runs[-1].objective, first.bound
     gap = _relative_gap(objective, bound)
     if any(run.status == highspy.HighsModelStatus.kTimeLimit for run in runs):
@@ -150,7 +160,20 @@ def solve(model: pyo.ConcreteModel, options: SolverOptions, log: Callable[[str],
         handoff_seconds=sum(run.handoff_seconds for run in runs),
         floored_counts=len(relaxed),
         solver=solver_name(),
+        duals=duals or ComponentMap(),
     )
+
+
+def _lp_duals(model: pyo.ConcreteModel, options: SolverOptions, time_limit_s: float) -> ComponentMap | None:
+    """Duals of the LP with true integers fixed at the plan's values (the plan stays loaded)."""
+    integers = [v for v in model.component_data_objects(pyo.Var, descend_into=True) if v.is_integer() and not v.fixed]
+    for var in integers:
+        var.fix()
+    try:
+        return _run(model, options, time_limit_s, load_solution=False).duals
+    finally:
+        for var in integers:
+            var.unfix()
 
 
 def _floor_and_repair_vars(model: pyo.ConcreteModel) -> list:
@@ -171,16 +194,17 @@ def _relative_gap(objective: float, bound: float) -> float:
     return difference / abs(objective) if objective else math.inf
 
 
-def _run(model: pyo.ConcreteModel, options: SolverOptions, time_limit_s: float) -> _Run:
-    """Compile, pass to HiGHS, solve once, and load the solution into the model."""
+def _run(model: pyo.ConcreteModel, options: SolverOptions, time_limit_s: float, load_solution: bool = True) -> _Run:
+    """Compile, pass to HiGHS, solve once, and (by default) load the solution into the model."""
     began = time.perf_counter()
     repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
     columns = repn.columns
     maximize = repn.objectives[0].sense == pyo.maximize
     offset = float(repn.c_offset[0])
     if not columns:
-        _load_unused(model, set())
-        return _Run(highspy.HighsModelStatus.kOptimal, True, offset, offset, 0.0, time.perf_counter() - began)
+        if load_solution:
+            _load_unused(model, set())
+        return _Run(highspy.HighsModelStatus.kOptimal, True, offset, offset, 0.0, time.perf_counter() - began, None)
 
     lp = highspy.HighsLp()
     lp.num_col_ = len(columns)
@@ -220,13 +244,19 @@ def _run(model: pyo.ConcreteModel, options: SolverOptions, time_limit_s: float) 
         bound = info.mip_dual_bound
     else:
         bound = objective if status == highspy.HighsModelStatus.kOptimal else math.nan
-    if has_solution:
-        values = np.asarray(highs.getSolution().col_value, dtype=float)
+    solution = highs.getSolution()
+    if has_solution and load_solution:
+        values = np.asarray(solution.col_value, dtype=float)
         values[integer] = np.round(values[integer])
         for var, value in zip(columns, values.tolist()):
             var.set_value(value, skip_validation=True)
         _load_unused(model, {id(v) for v in columns})
-    return _Run(status, has_solution, objective, bound, highs.getRunTime(), handoff)
+    duals = None
+    if not integer.any() and status == highspy.HighsModelStatus.kOptimal:
+        duals = ComponentMap()
+        for row, dual in zip(repn.rows, np.asarray(solution.row_dual, dtype=float).tolist()):
+            duals[row.constraint] = duals.get(row.constraint, 0.0) + dual
+    return _Run(status, has_solution, objective, bound, highs.getRunTime(), handoff, duals)
 
 
 def _load_unused(model: pyo.ConcreteModel, solved: set[int]) -> None:

@@ -37,7 +37,7 @@ def test_summary_has_the_documented_keys(example_run):
 def test_workbook_totals_equal_summary_json(example_run):
     summary = json.loads((example_run / "summary.json").read_text())
     book = openpyxl.load_workbook(example_run / "report.xlsx", read_only=True)
-    assert book.sheetnames == ["Summary", "Dispatch", "Sites", "Breakeven"]
+    assert book.sheetnames == ["Summary", "Dispatch", "Sites", "Breakeven", "P&L"]
     labels = {label: key for key, label, _, _ in SUMMARY_ROWS}
     shown = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row and row[0] in labels}
     assert len(shown) == len(SUMMARY_ROWS)
@@ -50,6 +50,11 @@ def test_workbook_totals_equal_summary_json(example_run):
     start = next(i for i, r in enumerate(rows) if r and str(r[0]).startswith("P&L line"))
     lines = [r[1] for r in rows[start + 1 :] if r and r[0] not in (None, "Total")]
     assert sum(lines) == pytest.approx(summary["objective_usd"], rel=1e-12)
+
+    monthly = pd.read_excel(example_run / "report.xlsx", sheet_name="P&L")
+    assert list(monthly.columns[1:4]) == ["2023-07", "2023-08", "2023-09"]
+    assert monthly["Total"].iloc[-1] == pytest.approx(summary["objective_usd"], rel=1e-12)
+    assert monthly["Total"].iloc[:-1].tolist() == pytest.approx(lines, rel=1e-12)
 
     dispatch = pd.read_excel(example_run / "report.xlsx", sheet_name="Dispatch")
     assert dispatch["BTC expected [BTC]"].sum() == pytest.approx(summary["btc_mined"], rel=1e-12)

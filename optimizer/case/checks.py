@@ -166,6 +166,53 @@ def check_machine_efficiency_plausible(spec: CaseSpec) -> None:
                 )
 
 
+def check_treasury_sections(spec: CaseSpec) -> None:
+    """Debt, opex and objective options are part of the treasury plan, which needs `treasury`."""
+    if spec.treasury is not None:
+        return
+    for field, given in (("debt", bool(spec.debt)), ("opex", spec.opex is not None), ("objective", spec.objective is not None)):
+        if given:
+            raise SchemaError(
+                field,
+                f"`{field}` is given but there is no `treasury` section, so nothing would pay or value it",
+                "add `treasury: {btc: ..., cash_usd: ...}` or remove this section",
+            )
+
+
+def _horizon_days(spec: CaseSpec) -> tuple:
+    """First and last local calendar day that a dispatch period starts on."""
+    h = spec.horizon
+    start = localize(h.start, h.timezone, "horizon.start").tz_convert(h.timezone)
+    last = (localize(h.end, h.timezone, "horizon.end") - pd.Timedelta(microseconds=1)).tz_convert(h.timezone)
+    return start.date(), last.date()
+
+
+def check_debt_dates_in_horizon(spec: CaseSpec) -> None:
+    """Every debt payment falls on a day of the horizon."""
+    first, last = _horizon_days(spec)
+    for i, payment in enumerate(spec.debt):
+        if not first <= payment.date <= last:
+            raise SchemaError(
+                f"debt[{i}].date",
+                f"{payment.name} is due on {payment.date}, outside the horizon {first} to {last}",
+                "move the date inside the horizon, extend the horizon, or remove the payment",
+            )
+
+
+def check_covenant_dates_in_horizon(spec: CaseSpec) -> None:
+    """Every covenant test date is a day of the horizon."""
+    if spec.treasury is None or spec.treasury.covenant_dates is None:
+        return
+    first, last = _horizon_days(spec)
+    for i, day in enumerate(spec.treasury.covenant_dates):
+        if not first <= day <= last:
+            raise SchemaError(
+                f"treasury.covenant_dates[{i}]",
+                f"{day} is outside the horizon {first} to {last}",
+                "give test dates inside the horizon",
+            )
+
+
 CASE_CHECKS = (
     check_unique_names,
     check_difficulty_given_once,
@@ -175,6 +222,9 @@ CASE_CHECKS = (
     check_fleet_references,
     check_fleet_unique,
     check_machine_efficiency_plausible,
+    check_treasury_sections,
+    check_debt_dates_in_horizon,
+    check_covenant_dates_in_horizon,
 )
 """Rules on the parsed case, in the order they run."""
 

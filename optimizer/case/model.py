@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +52,22 @@ class TimeGrid:
     def hours_since_start(self) -> np.ndarray:
         """Time from the horizon start to each period start [h]."""
         return self._seconds_since_start()[:-1] / 3600.0
+
+    @cached_property
+    def _local_days(self) -> tuple[np.ndarray, np.ndarray]:
+        midnights = self.start_local.tz_localize(None).normalize()
+        days, index = np.unique(midnights.to_numpy(), return_inverse=True)
+        return days, index
+
+    @property
+    def days(self) -> list[dt.date]:
+        """Treasury days: the local calendar days the periods start on, in order."""
+        return [pd.Timestamp(day).date() for day in self._local_days[0]]
+
+    @property
+    def day_of_period(self) -> np.ndarray:
+        """Index into :attr:`days` of each period [-]."""
+        return self._local_days[1]
 
     def _seconds_since_start(self) -> np.ndarray:
         return (self.boundaries_utc - self.boundaries_utc[0]).total_seconds().to_numpy()

@@ -7,10 +7,10 @@ its unit, which ``hashplan schema`` prints as JSON Schema.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _RESOLUTION_PATTERN = re.compile(r"^(\d+)\s*(min|h|d)$")
 _RESOLUTION_MINUTES = {"min": 1, "h": 60, "d": 1440}
@@ -45,8 +45,8 @@ AnyOrSeries = Annotated[float, Field(allow_inf_nan=False)] | SeriesRef
 class Horizon(_Strict):
     """The planning window and the dispatch clock."""
 
-    start: datetime = Field(description="First instant planned [local time of `timezone` unless an offset is given]")
-    end: datetime = Field(description="End of the horizon, exclusive [local time unless an offset is given]")
+    start: dt.datetime = Field(description="First instant planned [local time of `timezone` unless an offset is given]")
+    end: dt.datetime = Field(description="End of the horizon, exclusive [local time unless an offset is given]")
     resolution: str = Field(
         default="1h",
         description="Dispatch period length: e.g. 15min, 30min, 1h, 4h, 1d; must divide a day",
@@ -183,6 +183,76 @@ class Solver(_Strict):
     )
 
 
+class Treasury(_Strict):
+    """BTC and cash held, and the policy limits on them, rolled forward day by day."""
+
+    btc: float = Field(ge=0, allow_inf_nan=False, description="BTC held at the horizon start [BTC]")
+    cash_usd: float = Field(ge=0, allow_inf_nan=False, description="Cash at the horizon start [USD]")
+    min_cash_usd: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="Minimum-cash covenant, tested on closing cash [USD]"
+    )
+    min_btc: float = Field(default=0.0, ge=0, allow_inf_nan=False, description="BTC the board wants kept at every day's close [BTC]")
+    max_sale_btc_per_day: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Most BTC the market can absorb in a day [BTC/day]; none: no limit"
+    )
+    sale_cost_bps: float = Field(
+        default=0.0, ge=0, lt=10_000, allow_inf_nan=False, description="Cost of selling, fees and slippage [basis points of proceeds]"
+    )
+    no_sale_below_usd: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="No BTC is sold on a day whose BTC price is below this [USD/BTC]"
+    )
+    covenant_dates: list[dt.date] | None = Field(
+        default=None, description="Days on which the minimum-cash covenant is tested [local dates]; none: every day"
+    )
+
+
+class DebtPayment(_Strict):
+    """A scheduled debt payment, due on its date whatever the day of the week."""
+
+    name: str = Field(min_length=1, description="What the payment is, e.g. `converts coupon`")
+    date: dt.date = Field(description="Due date [local date], inside the horizon")
+    amount_usd: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="Amount due [USD]; or give interest_usd and principal_usd"
+    )
+    interest_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Interest part [USD]")
+    principal_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Principal part [USD]")
+
+    @model_validator(mode="after")
+    def _amount_given_once(self) -> "DebtPayment":
+        parts = [self.interest_usd, self.principal_usd]
+        if self.amount_usd is None and None in parts:
+            raise ValueError("give amount_usd, or both interest_usd and principal_usd")
+        if self.amount_usd is not None and None not in parts and abs(sum(parts) - self.amount_usd) > 0.005:
+            raise ValueError(f"interest_usd + principal_usd = {sum(parts):,.2f} differs from amount_usd = {self.amount_usd:,.2f}")
+        return self
+
+    @property
+    def total_usd(self) -> float:
+        """Amount due [USD]."""
+        return self.amount_usd if self.amount_usd is not None else self.interest_usd + self.principal_usd
+
+
+class Opex(_Strict):
+    """Operating costs other than energy, paid from cash pro rata day by day."""
+
+    fixed_usd_per_month: float = Field(default=0.0, ge=0, allow_inf_nan=False, description="Fixed costs: staff, rent, G&A [USD/month]")
+    maintenance_usd_per_machine_month: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="Maintenance per installed machine [USD/machine/month]"
+    )
+
+
+class ObjectiveOptions(_Strict):
+    """How the plan is valued."""
+
+    terminal_btc_haircut: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="Discount on BTC still held at the end, valued at the last BTC price [-]",
+    )
+
+
 class CaseSpec(_Strict):
     """A hashplan case: horizon, network, machines, sites, fleet and solver options."""
 
@@ -192,4 +262,10 @@ class CaseSpec(_Strict):
     miner_models: list[MinerModel] = Field(min_length=1, description="Machine models used by the fleet")
     sites: list[Site] = Field(min_length=1, description="Sites and their power terms")
     fleet: list[FleetEntry] = Field(min_length=1, description="Installed machines per site and model")
+    treasury: Treasury | None = Field(
+        default=None, description="BTC and cash held and their limits; with it the plan maximises terminal value"
+    )
+    debt: list[DebtPayment] = Field(default_factory=list, description="Scheduled debt payments (needs `treasury`)")
+    opex: Opex | None = Field(default=None, description="Operating costs other than energy (needs `treasury`)")
+    objective: ObjectiveOptions | None = Field(default=None, description="Valuation options (need `treasury`)")
     solver: Solver = Field(default_factory=Solver, description="Solver options")

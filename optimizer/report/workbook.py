@@ -46,6 +46,22 @@ SUMMARY_ROWS = [
 ]
 """Summary sheet rows; the values are exactly those of ``summary.json``."""
 
+TREASURY_SUMMARY_ROWS = [
+    ("terminal_value_usd", "Terminal value (cash + BTC at the terminal mark)", "USD", USD),
+    ("btc_sold", "BTC sold", "BTC", BTC),
+    ("sale_proceeds_usd", "Sale proceeds after sale costs", "USD", USD),
+    ("ending_cash_usd", "Ending cash", "USD", USD),
+    ("ending_btc", "Ending BTC held", "BTC", BTC),
+    ("debt_service_usd", "Debt service paid", "USD", USD),
+    ("opex_usd", "Opex (excluding energy)", "USD", USD),
+    ("cash_cost_per_btc_usd", "Cash cost per BTC (energy + opex)", "USD/BTC", USD),
+    ("all_in_cost_per_btc_usd", "All-in cost per BTC (with debt service)", "USD/BTC", USD),
+    ("breakeven_btc_price_usd", "Break-even BTC price (sales pay energy + opex)", "USD/BTC", USD),
+    ("liquidation_to_production_ratio", "BTC sold / BTC mined", "fraction", FRACTION),
+    ("min_cash_headroom_usd", "Smallest covenant headroom", "USD", USD),
+]
+"""Summary rows added when the case has a treasury section."""
+
 # column name -> (header, number format); a header names its unit
 COLUMNS = {
     "period_start": ("Period start ({tz})", DATETIME),
@@ -78,6 +94,23 @@ COLUMNS = {
     "run_fraction": ("Run fraction [machine-hours]", FRACTION),
     "line": ("P&L line", None),
     "usd": ("Amount [USD]", USD),
+    "interconnect_value_usd_per_mw": ("Value of 1 MW more interconnect [USD/MW]", USD),
+    "date": ("Date", "yyyy-mm-dd"),
+    "btc_price_usd": ("BTC price [USD/BTC]", USD_CENTS),
+    "opening_btc": ("Opening BTC [BTC]", BTC),
+    "btc_mined": ("BTC mined [BTC]", BTC),
+    "btc_sold": ("BTC sold [BTC]", BTC),
+    "closing_btc": ("Closing BTC [BTC]", BTC),
+    "opening_cash_usd": ("Opening cash [USD]", USD_CENTS),
+    "sale_proceeds_usd": ("Sale proceeds [USD]", USD_CENTS),
+    "opex_usd": ("Opex [USD]", USD_CENTS),
+    "debt_service_usd": ("Debt service [USD]", USD_CENTS),
+    "emergency_funding_usd": ("Unfunded costs [USD]", USD_CENTS),
+    "closing_cash_usd": ("Closing cash [USD]", USD_CENTS),
+    "min_cash_usd": ("Minimum cash covenant [USD]", USD),
+    "covenant_headroom_usd": ("Covenant headroom [USD]", USD_CENTS),
+    "covenant_shortfall_usd": ("Covenant shortfall [USD]", USD_CENTS),
+    "cash_value_usd_per_usd": ("Value of $1 more cash that day [USD/USD]", "0.0000"),
 }
 
 
@@ -101,6 +134,11 @@ def write_report(path: Path, results: Results, timezone: str) -> Path:
         _table_sheet(book, "Dispatch", dispatch, timezone)
         _table_sheet(book, "Sites", results.sites, timezone)
         _table_sheet(book, "Breakeven", results.breakeven, timezone)
+        if results.treasury is not None:
+            _table_sheet(book, "Treasury", results.treasury, timezone)
+        if results.covenants is not None:
+            _table_sheet(book, "Covenants", results.covenants, timezone)
+        _monthly_pnl_sheet(book, results.pnl_monthly)
         book.save(tmp)
 
     return atomic_write(path, write)
@@ -115,13 +153,38 @@ def _summary_sheet(book: Workbook, results: Results) -> None:
     sheet.append([f"hashplan {__version__}, {results.solve.solver}"])
     sheet.append([])
     sheet.append(_header(sheet, ["Figure", "Value", "Unit"]))
-    for key, label, unit, number_format in SUMMARY_ROWS:
+    rows = SUMMARY_ROWS + (TREASURY_SUMMARY_ROWS if "terminal_value_usd" in results.kpis else [])
+    for key, label, unit, number_format in rows:
         sheet.append([label, _cell(sheet, results.kpis[key], number_format), unit])
+    if "terminal_value_usd" in results.kpis:
+        sheet.append([])
+        sheet.append(_header(sheet, ["Shortfalls (limits the plan could not meet)", "Amount", "Unit"]))
+        for shortfall in results.kpis["shortfalls"]:
+            sheet.append([shortfall["message"], _cell(sheet, shortfall["amount_usd"], USD), "USD"])
+        if not results.kpis["shortfalls"]:
+            sheet.append(["none: every payment, covenant and floor is met"])
     sheet.append([])
     sheet.append(_header(sheet, ["P&L line (sums to the objective)", "Amount", "Unit"]))
     for line, usd in zip(results.pnl["line"], results.pnl["usd"]):
         sheet.append([line, _cell(sheet, float(usd), USD), "USD"])
     sheet.append([_cell(sheet, "Total", font=Font(bold=True)), _cell(sheet, float(results.pnl["usd"].sum()), USD, Font(bold=True)), "USD"])
+
+
+def _monthly_pnl_sheet(book: Workbook, monthly: pd.DataFrame) -> None:
+    """P&L lines by month; the Total column equals the Summary's P&L lines."""
+    sheet = book.create_sheet("P&L")
+    sheet.sheet_view.showGridLines = False
+    sheet.freeze_panes = "B2"
+    months = [c for c in monthly.columns if c != "line"]
+    sheet.column_dimensions["A"].width = 44
+    for i in range(len(months) + 1):
+        sheet.column_dimensions[get_column_letter(i + 2)].width = 16
+    sheet.append(_header(sheet, ["P&L line [USD]"] + months + ["Total"]))
+    for row in monthly.itertuples(index=False):
+        values = [float(v) for v in row[1:]]
+        sheet.append([row[0]] + [_cell(sheet, v, USD) for v in values] + [_cell(sheet, sum(values), USD)])
+    totals = monthly[months].sum(axis=0).tolist()
+    sheet.append([_cell(sheet, "Objective", font=Font(bold=True))] + [_cell(sheet, float(v), USD, Font(bold=True)) for v in totals + [sum(totals)]])
 
 
 def _table_sheet(book: Workbook, title: str, frame: pd.DataFrame, timezone: str) -> None:
