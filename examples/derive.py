@@ -58,6 +58,34 @@ def network_daily(shared: Path, start: str, end: str) -> pd.DataFrame:
     return frame
 
 
+def shifted_hourly_prices(shared: Path, zone: str, start_2023: str, end_2023: str, years: int) -> pd.DataFrame:
+    """Real 2023 hourly prices moved forward by whole days to stand in for a later year.
+
+    The shift is applied in UTC (``years`` x 365 days plus the leap days between), so the
+    series stays gap-free across daylight-saving changes; local hours near the DST dates
+    move by an hour because the change falls on a different date in the later year.
+    """
+    frame = ercot_zone_hourly(shared, zone, start_2023, end_2023)
+    stamps = pd.to_datetime(frame["timestamp"], format="ISO8601", utc=True)
+    shift = pd.Timestamp(start_2023).replace(year=pd.Timestamp(start_2023).year + years) - pd.Timestamp(start_2023)
+    return frame.assign(timestamp=(stamps + shift).dt.strftime("%Y-%m-%dT%H:%MZ"))
+
+
+def rescaled_btc_path(shared: Path, window_start: str, days: int, start_usd: float, first_day: str) -> pd.DataFrame:
+    """A real daily BTC close path, rescaled to start at ``start_usd`` and moved to ``first_day``."""
+    daily = pd.read_csv(shared / "btc" / "btc_daily_2020-04_2025-04.csv", parse_dates=["Date"]).set_index("Date")["Close"]
+    window = daily.loc[window_start:].iloc[:days]
+    stamps = pd.date_range(first_day, periods=days, freq="D")
+    return pd.DataFrame(
+        {"timestamp": stamps.strftime("%Y-%m-%dT00:00Z"), "btc_price_usd": (window.to_numpy() / window.iloc[0] * start_usd).round(2)}
+    )
+
+
+# Difficulty for Q1 2026 [T]: no published series reaches 2026 in the shared data, so these are
+# illustrative retargets around DESIGN.md's figures, with the -11% adjustment of February 2026.
+DIFFICULTY_Q1_2026_T = {"2026-01-01": 146.0, "2026-01-15": 148.2, "2026-02-07": 131.9, "2026-02-21": 133.8, "2026-03-07": 137.1, "2026-03-21": 139.4}
+
+
 def asic_catalogue(shared: Path) -> pd.DataFrame:
     """Nameplate hashrate and power of the models in the published catalogue."""
     frame = pd.read_csv(shared / "asic" / "asic_nameplate_2019-2025.csv")
@@ -72,6 +100,13 @@ def main() -> None:
     ercot_zone_hourly(shared, "LZ_WEST", "2023-07-01", "2023-10-01").to_csv(folder / "ercot_lz_west_2023q3.csv", index=False)
     network_daily(shared, "2023-07-01", "2023-10-01").to_csv(folder / "network_2023q3.csv", index=False)
     asic_catalogue(shared).to_csv(HERE.parent / "optimizer" / "data" / "asic_catalogue.csv", index=False)
+
+    folder = HERE / "cfo_q1_2026"
+    shifted_hourly_prices(shared, "LZ_WEST", "2023-01-01", "2023-04-01", years=3).to_csv(folder / "ercot_lz_west_2023q1_as_2026.csv", index=False)
+    network = rescaled_btc_path(shared, "2024-07-24", 91, 68_000.0, "2026-01-01")
+    retargets = pd.Series(DIFFICULTY_Q1_2026_T).rename(lambda day: f"{day}T00:00Z") * 1e12
+    network["difficulty"] = retargets.reindex(network["timestamp"]).ffill().to_numpy()
+    network.to_csv(folder / "network_2026q1.csv", index=False)
 
 
 if __name__ == "__main__":

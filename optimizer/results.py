@@ -467,7 +467,9 @@ def _span(first, last) -> str:
 
 
 def _m(usd: float) -> str:
-    """Money in millions for messages: $3.2M, or thousands below $1M."""
+    """Money for messages: $3.2M, or whole dollars below $1M (solver noise under $0.50 is $0)."""
+    if abs(usd) < 0.5:
+        return "0"
     return f"{usd / 1e6:,.1f}M" if abs(usd) >= 1e6 else f"{usd:,.0f}"
 
 

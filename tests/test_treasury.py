@@ -110,6 +110,7 @@ def test_a_covenant_breach_is_reported_with_what_closes_it():
     (shortfall,) = results.kpis["shortfalls"]
     assert shortfall["item"] == "minimum cash covenant" and shortfall["date"] == "2026-01-02"
     assert shortfall["amount_usd"] == pytest.approx(1.5e6, abs=0.01)
+    assert shortfall["message"].startswith("2026-01-02 minimum cash covenant: closing cash $0 is $1.5M below the $1.5M covenant")
     assert "short from 2026-01-02 to 2026-01-03" in shortfall["message"]
     assert "the covenant is lowered by $1.5M" in shortfall["message"]
 
