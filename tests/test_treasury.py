@@ -156,3 +156,28 @@ def test_interconnect_value_matches_a_finite_difference():
     _, more = plan(dataclasses.replace(bigger, spec=spec))
     assert value > 0
     assert more.solve.bound_usd - results.solve.bound_usd == pytest.approx(0.5 * value, rel=1e-6)
+
+
+def test_cli_prints_each_shortfall_in_business_words(tmp_path, capsys):
+    import yaml
+
+    from optimizer.cli import main
+
+    (tmp_path / "spot.csv").write_text("timestamp,price\n2026-01-01T00:00Z,10000\n2026-01-02T00:00Z,10000\n2026-01-03T00:00Z,10000\n")
+    data = spec_dict(
+        sites=[{"name": "a", "interconnect_mw": 10, "power": {"spot_usd_per_mwh": {"file": "spot.csv", "column": "price"}}}],
+        miner_models=[{"name": "S19 XP", "hashrate_th": 140, "power_w": 3010}],
+        fleet=[{"site": "a", "model": "S19 XP", "count": 1000}],
+        hours=72,
+        btc_price_usd=50_000.0,
+    )
+    data["treasury"] = {"btc": 10, "cash_usd": 1e6}
+    data["debt"] = [{"name": "converts coupon", "date": "2026-01-03", "amount_usd": 5e6}]
+    (tmp_path / "case.yaml").write_text(yaml.safe_dump(data))
+    assert main(["run", str(tmp_path / "case.yaml"), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("test: optimal_with_shortfalls")
+    assert [line for line in lines if "SHORTFALL" in line] == [
+        "  SHORTFALL 2026-01-03 converts coupon: $3.5M short after selling 10.0 BTC, all that was held above the floor; "
+        "closes if BTC sells at $400,000 or more on average (it sold at $50,000), or $3.5M more cash is found by 2026-01-03"
+    ]
