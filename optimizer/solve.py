@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import highspy
@@ -24,6 +25,9 @@ from optimizer.case.schema import Solver as SolverOptions
 
 FLOOR_TOLERANCE = 1e-6
 """A relaxed count within this of the integer above is taken as that integer [units]."""
+
+MIP_FEASIBILITY_TOLERANCE = 1e-6
+"""HiGHS's default ``mip_feasibility_tolerance``: how far a MIP plan's rows may be off [row units]."""
 
 MIN_REPAIR_SECONDS = 1.0
 """Time the repair solve always gets, even after the first solve used the whole limit [s]."""
@@ -125,15 +129,11 @@ def solve(model: pyo.ConcreteModel, options: SolverOptions, log: Callable[[str],
         raise NoPlanError(_status_name(first.status), _no_plan_message(first.status, options))
     runs = [first]
     if relaxed:
-        for var in relaxed:
-            var.fix(math.floor(min(var.value, var.ub) + FLOOR_TOLERANCE))
+        floored = [math.floor(min(var.value, var.ub) + FLOOR_TOLERANCE) for var in relaxed]
         remaining = max(options.time_limit_s - (time.perf_counter() - started), MIN_REPAIR_SECONDS)
         say(f"repairing: {len(relaxed):,} counts floored, re-solving the rest")
-        try:
+        with _pinned(relaxed, floored):
             runs.append(_run(model, options, remaining))
-        finally:
-            for var in relaxed:
-                var.unfix()
         if not runs[-1].has_solution:
             raise NoPlanError(
                 _status_name(runs[-1].status),
@@ -165,15 +165,35 @@ def solve(model: pyo.ConcreteModel, options: SolverOptions, log: Callable[[str],
 
 
 def _lp_duals(model: pyo.ConcreteModel, options: SolverOptions, time_limit_s: float) -> ComponentMap | None:
-    """Duals of the LP with true integers fixed at the plan's values (the plan stays loaded)."""
+    """Duals of the LP with true integers pinned at the plan's values (the plan stays loaded).
+
+    The integer values come from a MIP solved to HiGHS's MIP feasibility tolerance, so this
+    LP accepts rows off by as much; at the LP's tighter default it could be infeasible by 1e-7.
+    """
     integers = [v for v in model.component_data_objects(pyo.Var, descend_into=True) if v.is_integer() and not v.fixed]
-    for var in integers:
-        var.fix()
+    with _pinned(integers, [v.value for v in integers]):
+        return _run(model, options, time_limit_s, load_solution=False, feasibility_tolerance=MIP_FEASIBILITY_TOLERANCE).duals
+
+
+@contextmanager
+def _pinned(variables: list, values: list[float]):
+    """Hold variables at values through their bounds, not ``fix()``.
+
+    A fixed variable turns a constraint into a constant that Pyomo's compiler checks with no
+    tolerance, so whole machines that fill an interconnect to within one float step would
+    raise; as equal bounds, HiGHS checks it with its feasibility tolerance.
+    """
+    saved = [(var.lb, var.ub) for var in variables]
+    for var, value in zip(variables, values):
+        var.setlb(value)
+        var.setub(value)
+        var.set_value(value, skip_validation=True)
     try:
-        return _run(model, options, time_limit_s, load_solution=False).duals
+        yield
     finally:
-        for var in integers:
-            var.unfix()
+        for var, (lower, upper) in zip(variables, saved):
+            var.setlb(lower)
+            var.setub(upper)
 
 
 def _floor_and_repair_vars(model: pyo.ConcreteModel) -> list:
@@ -194,7 +214,13 @@ def _relative_gap(objective: float, bound: float) -> float:
     return difference / abs(objective) if objective else math.inf
 
 
-def _run(model: pyo.ConcreteModel, options: SolverOptions, time_limit_s: float, load_solution: bool = True) -> _Run:
+def _run(
+    model: pyo.ConcreteModel,
+    options: SolverOptions,
+    time_limit_s: float,
+    load_solution: bool = True,
+    feasibility_tolerance: float | None = None,
+) -> _Run:
     """Compile, pass to HiGHS, solve once, and (by default) load the solution into the model."""
     began = time.perf_counter()
     repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
@@ -231,6 +257,8 @@ def _run(model: pyo.ConcreteModel, options: SolverOptions, time_limit_s: float, 
     highs.setOptionValue("time_limit", float(time_limit_s))
     highs.setOptionValue("mip_rel_gap", float(options.mip_gap))
     highs.setOptionValue("random_seed", 0)
+    if feasibility_tolerance is not None:
+        highs.setOptionValue("primal_feasibility_tolerance", feasibility_tolerance)
     if options.threads:
         highs.setOptionValue("threads", int(options.threads))
     highs.passModel(lp)

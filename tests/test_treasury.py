@@ -178,6 +178,6 @@ def test_cli_prints_each_shortfall_in_business_words(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("test: optimal_with_shortfalls")
     assert [line for line in lines if "SHORTFALL" in line] == [
-        "  SHORTFALL 2026-01-03 converts coupon: $3.5M short after selling 10.0 BTC, all that was held above the floor; "
+        "  SHORTFALL 2026-01-03 converts coupon: $3.5M short after selling 10.0 BTC, all the BTC held; "
         "closes if BTC sells at $400,000 or more on average (it sold at $50,000), or $3.5M more cash is found by 2026-01-03"
     ]

@@ -161,8 +161,10 @@ def schema_error(exc: pydantic.ValidationError) -> SchemaError:
     error = _most_relevant(exc.errors())
     loc = [part for part in error["loc"] if not _is_union_tag(part)]
     field = _dotted(loc)
-    name = str(loc[-1]) if loc else "case"
-    described = f"{name}: {_description(loc)}"
+    # an error on a whole list entry (debt[0]) is described by its list (debt)
+    named = loc[:-1] if loc and isinstance(loc[-1], int) else loc
+    name = str(named[-1]) if named else "case"
+    described = f"{name}: {_description(named)}"
     kind = error["type"]
     ctx = error.get("ctx", {})
     given = f" (got {error['input']!r})" if kind not in ("missing", "extra_forbidden") and not isinstance(error["input"], dict) else ""
