@@ -8,7 +8,6 @@ import numpy as np
 import pyomo.environ as pyo
 
 from models.expr import linear
-from models.power import energy_cost_constant_usd, energy_cost_usd_per_machine
 from optimizer.case import Case
 
 UNFUNDED_PENALTY_USD_PER_USD = 10_000.0
@@ -29,7 +28,7 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
 
     Sets
     ----
-    DAYS : d, local calendar days of the horizon; T(d) the dispatch periods starting on d.
+    DAYS : d, the time block's local calendar days; T(d) the dispatch periods starting on d.
     PAYMENTS : j, debt payments; J(d) those due on day d.
     TEST_DAYS : covenant test days (every day unless ``treasury.covenant_dates``).
 
@@ -38,8 +37,8 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     B0, C0 opening BTC [BTC] and cash [USD]; p_d the day's time-weighted BTC price [USD/BTC];
     p_T the last period's price; h terminal haircut [-]; m = (1 - h) p_T the terminal mark;
     c sale cost [-]; A_j payment amounts [USD]; o_d opex [USD], pro rata to the hours of the
-    day in its month; beta_{k,t} BTC per running machine (fleet) and e_{k,t}, e0_t energy cost
-    per running machine and dispatch-independent energy cost (power) [USD].
+    day in its month; beta_{k,t} BTC per running machine (fleet); f_d the sum of every other
+    block's ``cash_flow_usd[d]`` (energy, 4CP, demand response, switching) [USD].
 
     Variables
     ---------
@@ -51,8 +50,7 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     Constraints
     -----------
     btc_roll_forward[d] : btc_held[d] = btc_held[d-1] + sum_{k, t in T(d)} beta_{k,t} running[k,t] - btc_sold[d]
-    cash_roll_forward[d] : cash_usd[d] = cash_usd[d-1] + (1 - c) p_d btc_sold[d]
-        - sum_{k, t in T(d)} e_{k,t} running[k,t] - sum_{t in T(d)} e0_t - o_d
+    cash_roll_forward[d] : cash_usd[d] = cash_usd[d-1] + (1 - c) p_d btc_sold[d] + f_d - o_d
         - sum_{j in J(d)} (A_j - unpaid_debt_usd[j]) + unfunded_usd[d]
     min_cash_covenant[d in TEST_DAYS] : cash_usd[d] + covenant_short_usd[d] >= min_cash_usd
     min_btc_kept[d] : btc_held[d] + btc_short[d] >= min_btc
@@ -75,10 +73,10 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     block = pyo.Block(concrete=True)
     model.treasury = block
     grid, net = case.grid, case.network
-    fleet, power = model.fleet, model.power
+    fleet = model.fleet
     day_of_period, hours = grid.day_of_period, grid.hours
     n_days = len(grid.days)
-    block.DAYS = pyo.RangeSet(0, n_days - 1)
+    days = model.time.DAYS
     block.PAYMENTS = pyo.Set(initialize=range(len(case.spec.debt)), ordered=True)
 
     price_day = daily_btc_price_usd(case)
@@ -95,42 +93,39 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
         floor = treasury.no_sale_below_usd
         return (0.0, 0.0) if floor is not None and price_day[d] < floor else (0.0, treasury.max_sale_btc_per_day)
 
-    block.btc_sold = pyo.Var(block.DAYS, bounds=sale_bounds)
-    block.btc_held = pyo.Var(block.DAYS, domain=pyo.NonNegativeReals)
-    block.cash_usd = pyo.Var(block.DAYS, domain=pyo.NonNegativeReals)
+    block.btc_sold = pyo.Var(days, bounds=sale_bounds)
+    block.btc_held = pyo.Var(days, domain=pyo.NonNegativeReals)
+    block.cash_usd = pyo.Var(days, domain=pyo.NonNegativeReals)
     block.unpaid_debt_usd = pyo.Var(block.PAYMENTS, bounds=lambda _, j: (0.0, amounts[j]))
-    block.unfunded_usd = pyo.Var(block.DAYS, domain=pyo.NonNegativeReals)
+    block.unfunded_usd = pyo.Var(days, domain=pyo.NonNegativeReals)
     block.covenant_short_usd = pyo.Var(block.TEST_DAYS, domain=pyo.NonNegativeReals)
-    block.btc_short = pyo.Var(block.DAYS if treasury.min_btc > 0 else [], domain=pyo.NonNegativeReals)
+    block.btc_short = pyo.Var(days if treasury.min_btc > 0 else [], domain=pyo.NonNegativeReals)
 
-    # per day, the running variables of its periods with their BTC and energy-cost coefficients
+    # per day, the running variables of its periods with their BTC coefficients
     classes = range(len(case.machine_classes))
-    energy = energy_cost_usd_per_machine(power)
-    energy_constant = np.bincount(day_of_period, weights=energy_cost_constant_usd(power), minlength=n_days)
     first_period = np.searchsorted(day_of_period, np.arange(n_days + 1))
     day_terms = []
     for d in range(n_days):
         periods = range(first_period[d], first_period[d + 1])
-        variables = [fleet.running[k, t] for k in classes for t in periods]
-        day_terms.append((variables, fleet.btc_per_machine[:, periods].ravel(), energy[:, periods].ravel()))
+        day_terms.append(([fleet.running[k, t] for k in classes for t in periods], fleet.btc_per_machine[:, periods].ravel()))
+    cash_flows = [e for e in model.component_objects(pyo.Expression, descend_into=True) if e.local_name == "cash_flow_usd"]
 
     def btc_roll_forward(b, d):
         """Closing BTC = opening + mined - sold."""
-        variables, btc, _ = day_terms[d]
+        variables, btc = day_terms[d]
         opening = b.btc_held[d - 1] if d else treasury.btc
         return b.btc_held[d] == opening + linear(btc, variables) - b.btc_sold[d]
 
     def cash_roll_forward(b, d):
-        """Closing cash = opening + sale proceeds - energy - opex - debt paid + unfunded."""
-        variables, _, cost = day_terms[d]
+        """Closing cash = opening + sale proceeds + other blocks' cash flows - opex - debt paid + unfunded."""
         opening = b.cash_usd[d - 1] if d else treasury.cash_usd
         debt = sum(amounts[j] - b.unpaid_debt_usd[j] for j, day in due_day.items() if day == d)
         proceeds = (1.0 - sale_cost) * price_day[d] * b.btc_sold[d]
-        outflow = linear(cost, variables, energy_constant[d] + block.opex_day_usd[d])
-        return b.cash_usd[d] == opening + proceeds - outflow - debt + b.unfunded_usd[d]
+        flows = sum(flow[d] for flow in cash_flows)
+        return b.cash_usd[d] == opening + proceeds + flows - block.opex_day_usd[d] - debt + b.unfunded_usd[d]
 
-    block.btc_roll_forward = pyo.Constraint(block.DAYS, rule=btc_roll_forward)
-    block.cash_roll_forward = pyo.Constraint(block.DAYS, rule=cash_roll_forward)
+    block.btc_roll_forward = pyo.Constraint(days, rule=btc_roll_forward)
+    block.cash_roll_forward = pyo.Constraint(days, rule=cash_roll_forward)
     block.min_cash_covenant = pyo.Constraint(
         block.TEST_DAYS, rule=lambda b, d: b.cash_usd[d] + b.covenant_short_usd[d] >= treasury.min_cash_usd
     )
@@ -138,12 +133,12 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
 
     all_running = [fleet.running[k, t] for k in classes for t in range(grid.n_periods)]
     revaluation = fleet.btc_per_machine * (mark - net.btc_price_usd)
-    sold = [block.btc_sold[d] for d in block.DAYS]
+    sold = [block.btc_sold[d] for d in days]
     block.opening_position_revenue_usd = pyo.Expression(expr=treasury.cash_usd + mark * treasury.btc)
     block.btc_revaluation_revenue_usd = pyo.Expression(
         expr=linear(revaluation.ravel(), all_running) + linear(price_day - mark, sold)
     )
-    block.emergency_funding_revenue_usd = pyo.Expression(expr=linear(np.ones(n_days), [block.unfunded_usd[d] for d in block.DAYS]))
+    block.emergency_funding_revenue_usd = pyo.Expression(expr=linear(np.ones(n_days), [block.unfunded_usd[d] for d in days]))
     block.sale_cost_usd = pyo.Expression(expr=linear(sale_cost * price_day, sold))
     block.opex_cost_usd = pyo.Expression(expr=float(block.opex_day_usd.sum()))
     block.debt_service_cost_usd = pyo.Expression(

@@ -10,7 +10,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from models.objective import pnl_terms
-from models.power import energy_cost_constant_usd, energy_cost_usd_per_machine
+from models.power import fixed_block_schedule
 from models.treasury import (
     COVENANT_PENALTY_USD_PER_USD,
     MIN_BTC_PENALTY_USD_PER_USD,
@@ -177,11 +177,8 @@ def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, re
         it_mw = at_site["it_load_mw"].to_numpy().reshape(-1, n).sum(axis=0)
         load_mw = (1.0 + site.aux_load_fraction) * it_mw
         spot = case.spot_usd_per_mwh[site.name]
-        block = site.power.fixed_block
-        block_mw, block_price = (block.mw, block.price_usd_per_mwh) if block else (0.0, 0.0)
-        energy_cost = float(
-            spot @ ((load_mw - block_mw) * hours) + site.power.adder_usd_per_mwh * load_mw @ hours + block_mw * block_price * hours.sum()
-        )
+        block_mw, block_cost = fixed_block_schedule(case, site.name)
+        energy_cost = float(spot @ ((load_mw - block_mw) * hours) + site.power.per_mwh_charges_usd * load_mw @ hours + block_cost.sum())
         fleet = [e for e in case.spec.fleet if e.site == site.name]
         nameplate_mw = (1.0 + site.aux_load_fraction) * sum(e.count * models[e.model].power_w / 1e6 for e in fleet)
         available_mw = min(nameplate_mw, site.interconnect_mw)
@@ -219,7 +216,7 @@ def _breakeven_table(case: Case, running: np.ndarray) -> pd.DataFrame:
     for k, c in enumerate(case.machine_classes):
         site = sites[c.site]
         efficiency = c.efficiency_j_per_th
-        spot_breakeven = float(market.breakeven_site_price_usd_per_mwh(hashprice, efficiency, site.aux_load_fraction, site.power.adder_usd_per_mwh))
+        spot_breakeven = float(market.breakeven_site_price_usd_per_mwh(hashprice, efficiency, site.aux_load_fraction, site.power.per_mwh_charges_usd))
         rows.append(
             {
                 "site": c.site,
@@ -319,12 +316,9 @@ def _treasury_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame
     spec = case.spec.treasury
     n_days = len(grid.days)
     days = range(n_days)
-    power = model.power
-    energy = np.bincount(
-        grid.day_of_period,
-        weights=(running * energy_cost_usd_per_machine(power)).sum(axis=0) + energy_cost_constant_usd(power),
-        minlength=n_days,
-    )
+    flows = [e for e in model.component_objects(pyo.Expression, descend_into=True) if e.local_name == "cash_flow_usd"]
+    energy = -np.array([pyo.value(model.power.cash_flow_usd[d]) for d in days])
+    other = np.array([sum(pyo.value(flow[d]) for flow in flows if flow is not model.power.cash_flow_usd) for d in days])
     mined = np.bincount(grid.day_of_period, weights=(running * model.fleet.btc_per_machine).sum(axis=0), minlength=n_days)
     debt = np.zeros(n_days)
     for j, payment in enumerate(case.spec.debt):
@@ -335,7 +329,7 @@ def _treasury_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame
     # the balances shown are the flows accumulated, so the table ties exactly; the model's own
     # balances must agree to within the solver's feasibility tolerance
     closing_btc = spec.btc + np.cumsum(mined - sold)
-    closing_cash = spec.cash_usd + np.cumsum(proceeds - energy - tb.opex_day_usd - debt + unfunded)
+    closing_cash = spec.cash_usd + np.cumsum(proceeds - energy + other - tb.opex_day_usd - debt + unfunded)
     btc_gap = np.abs(closing_btc - np.array([tb.btc_held[d].value for d in days])).max()
     cash_gap = np.abs(closing_cash - np.array([tb.cash_usd[d].value for d in days])).max()
     if btc_gap > SOLVER_BTC or cash_gap > CENT_USD:
@@ -355,6 +349,7 @@ def _treasury_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame
             "opening_cash_usd": opening_cash,
             "sale_proceeds_usd": proceeds,
             "energy_cost_usd": energy,
+            "other_cash_flow_usd": other,
             "opex_usd": tb.opex_day_usd,
             "debt_service_usd": debt,
             "emergency_funding_usd": unfunded,

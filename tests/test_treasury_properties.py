@@ -162,6 +162,7 @@ def check_treasury_properties(data: dict, spot: dict, price_path) -> None:
         opening_cash
         + table["sale_proceeds_usd"].to_numpy()
         - table["energy_cost_usd"].to_numpy()
+        + table["other_cash_flow_usd"].to_numpy()
         - table["opex_usd"].to_numpy()
         - table["debt_service_usd"].to_numpy()
         + table["emergency_funding_usd"].to_numpy()

@@ -69,6 +69,16 @@ class TimeGrid:
         """Index into :attr:`days` of each period [-]."""
         return self._local_days[1]
 
+    def period_containing(self, instant: dt.datetime) -> int:
+        """Index of the period containing ``instant`` (naive: local; the fall-back hour's first occurrence)."""
+        stamp = pd.Timestamp(instant)
+        if stamp.tzinfo is None:
+            stamp = stamp.tz_localize(self.timezone, ambiguous=True, nonexistent="shift_forward")
+        position = int(np.searchsorted(self.boundaries_utc, stamp.tz_convert("UTC"), side="right")) - 1
+        if not 0 <= position < self.n_periods:
+            raise ValueError(f"{instant} is outside the horizon")
+        return position
+
     def _seconds_since_start(self) -> np.ndarray:
         return (self.boundaries_utc - self.boundaries_utc[0]).total_seconds().to_numpy()
 

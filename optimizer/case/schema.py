@@ -125,21 +125,101 @@ class MinerModel(_Strict):
     modes: list[MinerMode] = Field(default_factory=list, description="Extra operating modes besides `stock`")
 
 
+HOURS_OF_DAY = Annotated[int, Field(ge=0, le=23)]
+
+
 class FixedBlock(_Strict):
     """A take-or-pay block of energy at a fixed price; unused energy settles at spot."""
 
-    mw: float = Field(gt=0, allow_inf_nan=False, description="Block size, bought in every period [MW]")
+    mw: float = Field(gt=0, allow_inf_nan=False, description="Block size, bought in every period it applies to [MW]")
     price_usd_per_mwh: float = Field(allow_inf_nan=False, description="Block price [USD/MWh]")
+    hours: list[HOURS_OF_DAY] | None = Field(
+        default=None, description="Local hours of the day (0-23) the block applies to, e.g. 7-22 for on-peak; none: all hours"
+    )
+
+
+class FourCP(_Strict):
+    """ERCOT-style 4CP transmission charge: the site's load in the system peak intervals x a rate."""
+
+    rate_usd_per_kw_year: float = Field(gt=0, allow_inf_nan=False, description="Transmission rate [USD/kW-year]")
+    intervals: list[dt.datetime] = Field(
+        default_factory=list, description="Known peak intervals [local time]: each weighs 1/N in the average load"
+    )
+    candidates: list["FourCPCandidate"] = Field(
+        default_factory=list,
+        description="Peak intervals not yet known, with probabilities; each month's probabilities sum to at most 1",
+    )
+
+
+class FourCPCandidate(_Strict):
+    """A possible 4CP interval with the probability that it is the month's peak."""
+
+    interval: dt.datetime = Field(description="Interval start [local time]")
+    probability: float = Field(gt=0, le=1, allow_inf_nan=False, description="Probability that this is the month's peak [-]")
+
+
+class DemandResponse(_Strict):
+    """A demand-response or ancillary-service product the site's mining load can be offered into."""
+
+    name: str = Field(min_length=1, description="Product name, e.g. ERS-30, RRS, ECRS, NSRS")
+    kind: Literal["contract", "hourly"] = Field(
+        description="`contract`: one MW figure committed for every obligation hour of the term (ERS); "
+        "`hourly`: MW chosen period by period (RRS, ECRS, Non-Spin)"
+    )
+    max_mw: float = Field(gt=0, allow_inf_nan=False, description="Most MW that may be committed [MW]")
+    price_usd_per_mw_hour: NonNegativeOrSeries = Field(
+        description="Capacity payment per MW committed per hour [USD/MW-h]: a number or a series"
+    )
+    start: dt.datetime | None = Field(default=None, description="Start of the term [local time]; none: the horizon start")
+    end: dt.datetime | None = Field(default=None, description="End of the term, exclusive [local time]; none: the horizon end")
+    hours: list[HOURS_OF_DAY] | None = Field(default=None, description="Local hours of the day under obligation; none: all")
+    deployments: list[dt.datetime] = Field(
+        default_factory=list, description="Deployment events [local time]: the committed MW are off in the period containing each"
+    )
+
+
+class AntiCycling(_Strict):
+    """Limits on switching machines on and off, so the plan does not flap around break-even."""
+
+    switching_cost_usd_per_mw: float = Field(
+        default=0.0, ge=0, allow_inf_nan=False, description="Cost of each MW of machine load switched on or off [USD/MW]"
+    )
+    min_run_periods: int = Field(default=1, ge=1, description="A machine switched on stays on this many periods [periods]")
+    min_off_periods: int = Field(default=1, ge=1, description="A machine switched off stays off this many periods [periods]")
 
 
 class SitePower(_Strict):
     """How a site buys its power."""
 
-    spot_usd_per_mwh: AnyOrSeries = Field(description="Spot (real-time) price at the site's node [USD/MWh]")
-    adder_usd_per_mwh: float = Field(
-        default=0.0, allow_inf_nan=False, description="Adders and delivery charges on every MWh consumed [USD/MWh]"
+    spot_usd_per_mwh: AnyOrSeries = Field(
+        description="Spot (real-time) price at the site's node [USD/MWh]; a constant number is a flat retail rate"
     )
-    fixed_block: FixedBlock | None = Field(default=None, description="Optional take-or-pay fixed-price block")
+    settlement_point: str | None = Field(default=None, description="Name of the price node, e.g. LZ_WEST, shown in reports")
+    adder_usd_per_mwh: float = Field(default=0.0, allow_inf_nan=False, description="Adders on every MWh consumed [USD/MWh]")
+    delivery_usd_per_mwh: float = Field(
+        default=0.0, allow_inf_nan=False, description="Transmission and distribution charges on every MWh consumed [USD/MWh]"
+    )
+    fixed_block: FixedBlock | list[FixedBlock] | None = Field(
+        default=None, description="Take-or-pay fixed-price block(s): one mapping or a list"
+    )
+    four_cp: FourCP | None = Field(default=None, description="4CP transmission charge")
+    demand_response: list[DemandResponse] = Field(default_factory=list, description="Demand-response and ancillary products")
+    anti_cycling: AntiCycling | None = Field(default=None, description="Switching cost and minimum run/off times")
+
+    @property
+    def fixed_blocks(self) -> list[FixedBlock]:
+        """The fixed-price blocks as a list."""
+        if self.fixed_block is None:
+            return []
+        return self.fixed_block if isinstance(self.fixed_block, list) else [self.fixed_block]
+
+    @property
+    def per_mwh_charges_usd(self) -> float:
+        """Adders plus delivery charges on every MWh consumed [USD/MWh]."""
+        return self.adder_usd_per_mwh + self.delivery_usd_per_mwh
+
+
+FourCP.model_rebuild()
 
 
 class Site(_Strict):

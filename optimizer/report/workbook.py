@@ -104,6 +104,7 @@ COLUMNS = {
     "opening_cash_usd": ("Opening cash [USD]", USD_CENTS),
     "sale_proceeds_usd": ("Sale proceeds [USD]", USD_CENTS),
     "opex_usd": ("Opex [USD]", USD_CENTS),
+    "other_cash_flow_usd": ("4CP, demand response and switching [USD]", USD_CENTS),
     "debt_service_usd": ("Debt service [USD]", USD_CENTS),
     "emergency_funding_usd": ("Unfunded costs [USD]", USD_CENTS),
     "closing_cash_usd": ("Closing cash [USD]", USD_CENTS),
