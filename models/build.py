@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from models.fleet import add_fleet
+from models.fleet import add_fleet, add_switching
 from models.objective import add_objective
-from models.power import add_power
+from models.power import add_demand_response, add_four_cp, add_power
 from models.time import add_time
 from models.treasury import add_treasury
 from optimizer.case import Case
@@ -18,6 +18,9 @@ def build_model(case: Case) -> pyo.ConcreteModel:
     add_time(model, case)
     add_fleet(model, case)
     add_power(model, case)
+    add_four_cp(model, case)
+    add_demand_response(model, case)
+    add_switching(model, case)
     add_treasury(model, case)
     add_objective(model, case)
     return model

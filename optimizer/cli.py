@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"hashplan {__version__}")
     verbs = parser.add_subparsers(title="verbs")
 
-    run = verbs.add_parser("run", help="solve a case and write summary.json, dispatch.csv and report.xlsx")
+    run = verbs.add_parser("run", help="solve a case and write summary.json, dispatch.csv, thresholds.csv and report.xlsx")
     run.add_argument("case", nargs="?", type=Path, help="case .yaml file (default: the bundled West Texas Q3 2023 example)")
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
     run.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
@@ -108,6 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     say(f"writing {out}/")
     write_json(out / "summary.json", results.kpis)
     write_csv(out / "dispatch.csv", results.dispatch)
+    write_csv(out / "thresholds.csv", results.thresholds)
     write_report(out / "report.xlsx", results, case.spec.horizon.timezone)
     k = results.kpis
     valued = "terminal value less penalties" if "terminal_value_usd" in k else "profit"
@@ -119,7 +120,7 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"ending cash ${k['ending_cash_usd']:,.0f} and {k['ending_btc']:,.2f} BTC")
     for shortfall in k["shortfalls"]:
         print(f"  SHORTFALL {shortfall['message']}")
-    print(f"  wrote {out / 'summary.json'}, {out / 'dispatch.csv'}, {out / 'report.xlsx'} in {time.perf_counter() - began:.1f} s")
+    print(f"  wrote summary.json, dispatch.csv, thresholds.csv and report.xlsx to {out} in {time.perf_counter() - began:.1f} s")
     return 0
 
 

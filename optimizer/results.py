@@ -57,6 +57,8 @@ class Results:
         One row per site: energy, cost, curtailment, uptime, value of interconnect.
     breakeven : pandas.DataFrame
         One row per site, model and mode: efficiency and break-even power prices.
+    thresholds : pandas.DataFrame
+        The curtailment threshold per site, model and mode: the spot price above which to switch off.
     pnl : pandas.DataFrame
         The objective's named revenue and cost Expressions; they sum to the objective.
     pnl_monthly : pandas.DataFrame
@@ -73,6 +75,7 @@ class Results:
     dispatch: pd.DataFrame
     sites: pd.DataFrame
     breakeven: pd.DataFrame
+    thresholds: pd.DataFrame
     pnl: pd.DataFrame
     pnl_monthly: pd.DataFrame
     treasury: pd.DataFrame | None
@@ -99,6 +102,7 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
     sites = _site_table(case, dispatch, model, report)
     energy_cost_usd = -pnl.loc[pnl["line"].str.startswith("power."), "usd"].sum()
     _reconcile("site energy costs vs power P&L", sites["energy_cost_usd"].sum(), energy_cost_usd)
+    _reconcile("site 4CP charges vs 4CP P&L", sites["four_cp_charge_usd"].sum(), -_line(pnl, "four_cp.four_cp_cost_usd"))
     mining_revenue_usd = pnl.loc[pnl["line"] == "fleet.mining_revenue_usd", "usd"].sum()
     _reconcile("dispatch revenue vs fleet P&L", dispatch["mining_revenue_usd"].sum(), mining_revenue_usd)
     btc_mined = float(dispatch["btc_expected"].sum())
@@ -118,6 +122,12 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         "curtailed_mwh": float(sites["curtailed_mwh"].sum()),
         "average_power_price_paid_usd_per_mwh": _ratio(energy_cost_usd, energy_mwh),
         "uptime_fraction": float(sites["machine_hours_run"].sum() / sites["machine_hours_installed"].sum()),
+        "fixed_block_cost_usd": float(sites["fixed_block_cost_usd"].sum()),
+        "fixed_block_resale_usd": float(sites["fixed_block_resale_usd"].sum()),
+        "four_cp_charge_usd": float(sites["four_cp_charge_usd"].sum()),
+        "four_cp_avoided_usd": float(sites["four_cp_avoided_usd"].sum()),
+        "demand_response_revenue_usd": _line(pnl, "demand_response.demand_response_revenue_usd"),
+        "switching_cost_usd": -_line(pnl, "switching.switching_cost_usd"),
         "shortfalls": [],
     }
     treasury = covenants = None
@@ -129,11 +139,13 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         kpis["shortfalls"] = shortfalls
         if shortfalls:
             kpis["status"] = f"{report.status}_with_shortfalls"
+    breakeven = _breakeven_table(case, running)
     return Results(
         kpis=kpis,
         dispatch=dispatch,
         sites=sites,
-        breakeven=_breakeven_table(case, running),
+        breakeven=breakeven,
+        thresholds=_thresholds_table(breakeven),
         pnl=pnl,
         pnl_monthly=pnl_monthly,
         treasury=treasury,
@@ -186,6 +198,7 @@ def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, re
         energy_mwh = float(load_mw @ hours)
         interconnect = model.power.site_load_within_interconnect
         duals = [report.duals.get(interconnect[site.name, t]) for t in range(n)]
+        four_cp = _four_cp_figures(model, site, load_mw, available_mw)
         rows.append(
             {
                 "site": site.name,
@@ -202,9 +215,29 @@ def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, re
                 "btc_expected": float(at_site["btc_expected"].sum()),
                 "mining_revenue_usd": float(at_site["mining_revenue_usd"].sum()),
                 "interconnect_value_usd_per_mw": math.nan if None in duals else float(sum(duals)),
+                "fixed_block_cost_usd": float(block_cost.sum()),
+                "fixed_block_resale_usd": float(spot @ (np.clip(block_mw - load_mw, 0.0, None) * hours)),
+                "four_cp_charge_usd": four_cp[0],
+                "four_cp_avoided_usd": four_cp[1],
             }
         )
     return pd.DataFrame(rows)
+
+
+def _four_cp_figures(model: pyo.ConcreteModel, site, load_mw: np.ndarray, flat_out_mw: float) -> tuple[float, float]:
+    """A site's 4CP charge [USD], and what it saved against running flat out in the intervals [USD]."""
+    four_cp = model.component("four_cp")
+    if four_cp is None or site.name not in four_cp.weights:
+        return 0.0, 0.0
+    usd_per_mw = site.power.four_cp.rate_usd_per_kw_year * 1000.0 * model.time.period_hours.sum() / 8760.0 * four_cp.weights[site.name]
+    return float(usd_per_mw @ load_mw), float(usd_per_mw @ (flat_out_mw - load_mw))
+
+
+def _thresholds_table(breakeven: pd.DataFrame) -> pd.DataFrame:
+    """What operators load into their controllers: switch a class off above this spot price."""
+    return breakeven[["site", "model", "mode", "efficiency_j_per_th", "hashprice_usd_per_ph_day"]].assign(
+        curtail_above_spot_usd_per_mwh=breakeven["breakeven_spot_usd_per_mwh"]
+    )
 
 
 def _breakeven_table(case: Case, running: np.ndarray) -> pd.DataFrame:
@@ -258,6 +291,17 @@ def _monthly_pnl(model: pyo.ConcreteModel, case: Case, running: np.ndarray, pnl:
     }
     if case.spec.treasury is not None:
         lines.update(_treasury_daily_pnl(model, case, running))
+    # a block with one P&L line and a daily cash flow (4CP, demand response, switching) is split
+    # by that cash flow; the reconciliation below proves the two agree
+    terms = pnl_terms(model)
+    for name, _, expr in terms:
+        if name in lines:
+            continue
+        block = expr.parent_block()
+        flows = block.component("cash_flow_usd")
+        if flows is None or sum(n.rsplit(".", 1)[0] == block.name for n, _, _ in terms) != 1:
+            raise ReconciliationError(f"P&L line {name} has no daily split")
+        lines[name] = np.array([pyo.value(flows[d]) for d in range(n_days)])
     months = [f"{d.year}-{d.month:02d}" for d in days]
     frame = pd.DataFrame(lines, index=pd.Index(months, name="month")).groupby(level=0, sort=True).sum().T
     frame.index.name = "line"
@@ -501,6 +545,11 @@ def _treasury_kpis(case: Case, treasury: pd.DataFrame, covenants: pd.DataFrame |
         "liquidation_to_production_ratio": _ratio(btc_sold, btc_mined),
         "min_cash_headroom_usd": None if covenants is None else float(covenants["covenant_headroom_usd"].min()),
     }
+
+
+def _line(pnl: pd.DataFrame, name: str) -> float:
+    """A P&L line's signed amount, 0 when the case has no such block [USD]."""
+    return float(pnl.loc[pnl["line"] == name, "usd"].sum())
 
 
 def _reconcile(what: str, a: float, b: float, scale: float = 0.0) -> None:

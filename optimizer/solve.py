@@ -275,7 +275,7 @@ def _run(
     solution = highs.getSolution()
     if has_solution and load_solution:
         values = np.asarray(solution.col_value, dtype=float)
-        values[integer] = np.round(values[integer])
+        values[integer] = np.round(values[integer]) + 0.0  # + 0.0 turns -0.0 into 0.0
         for var, value in zip(columns, values.tolist()):
             var.set_value(value, skip_validation=True)
         _load_unused(model, {id(v) for v in columns})

@@ -21,8 +21,16 @@ def example_run(tmp_path_factory):
     return out
 
 
-def test_writes_the_three_outputs_and_no_temporary_files(example_run):
-    assert sorted(p.name for p in example_run.iterdir()) == ["dispatch.csv", "report.xlsx", "summary.json"]
+def test_writes_the_outputs_and_no_temporary_files(example_run):
+    assert sorted(p.name for p in example_run.iterdir()) == ["dispatch.csv", "report.xlsx", "summary.json", "thresholds.csv"]
+
+
+def test_thresholds_are_the_break_even_spot_prices(example_run):
+    thresholds = pd.read_csv(example_run / "thresholds.csv").set_index("model")
+    # S19j Pro at 30.5 J/TH: hashprice / (0.024 x 30.5) / 1.04 aux - $3 adder
+    row = thresholds.loc["S19j Pro"]
+    expected = row["hashprice_usd_per_ph_day"] / (0.024 * 30.5) / 1.04 - 3.0
+    assert row["curtail_above_spot_usd_per_mwh"] == pytest.approx(expected, rel=1e-12)
 
 
 def test_summary_has_the_documented_keys(example_run):

@@ -213,6 +213,58 @@ def check_covenant_dates_in_horizon(spec: CaseSpec) -> None:
             )
 
 
+def _inside(spec: CaseSpec, instant, field: str) -> pd.Timestamp:
+    """An instant of the case as UTC, raising if it lies outside the horizon."""
+    h = spec.horizon
+    stamp = localize(instant, h.timezone, field)
+    if not localize(h.start, h.timezone, "horizon.start") <= stamp < localize(h.end, h.timezone, "horizon.end"):
+        raise SchemaError(field, f"{instant} is outside the horizon {h.start} to {h.end}", "give an instant inside the horizon")
+    return stamp
+
+
+def check_four_cp_intervals(spec: CaseSpec) -> None:
+    """4CP intervals lie in the horizon, some are given, and each month's probabilities sum to at most 1."""
+    for i, site in enumerate(spec.sites):
+        four_cp = site.power.four_cp
+        if four_cp is None:
+            continue
+        field = f"sites[{i}].power.four_cp"
+        if not four_cp.intervals and not four_cp.candidates:
+            raise SchemaError(field, "no intervals or candidates given", "list the peak `intervals`, or `candidates` with probabilities")
+        for j, instant in enumerate(four_cp.intervals):
+            _inside(spec, instant, f"{field}.intervals[{j}]")
+        by_month: dict[tuple[int, int], float] = {}
+        for j, candidate in enumerate(four_cp.candidates):
+            _inside(spec, candidate.interval, f"{field}.candidates[{j}].interval")
+            month = (candidate.interval.year, candidate.interval.month)
+            by_month[month] = by_month.get(month, 0.0) + candidate.probability
+            if by_month[month] > 1.0 + 1e-9:
+                raise SchemaError(
+                    f"{field}.candidates[{j}].probability",
+                    f"the probabilities for {month[0]}-{month[1]:02d} add up to {by_month[month]:g}, more than 1",
+                    "make each month's candidate probabilities sum to 1 or less",
+                )
+
+
+def check_demand_response_terms(spec: CaseSpec) -> None:
+    """Demand-response products have unique names per site, terms inside the horizon, deployments inside their terms."""
+    for i, site in enumerate(spec.sites):
+        seen = set()
+        for j, product in enumerate(site.power.demand_response):
+            field = f"sites[{i}].power.demand_response[{j}]"
+            if product.name in seen:
+                raise SchemaError(f"{field}.name", f"product {product.name!r} is already listed for this site", "give each product its own name")
+            seen.add(product.name)
+            start = _inside(spec, product.start, f"{field}.start") if product.start else localize(spec.horizon.start, spec.horizon.timezone, "horizon.start")
+            end = localize(product.end, spec.horizon.timezone, f"{field}.end") if product.end else localize(spec.horizon.end, spec.horizon.timezone, "horizon.end")
+            if end <= start:
+                raise SchemaError(f"{field}.end", f"the term ends at {product.end}, not after it starts", "set end after start")
+            for k, instant in enumerate(product.deployments):
+                stamp = _inside(spec, instant, f"{field}.deployments[{k}]")
+                if not start <= stamp < end:
+                    raise SchemaError(f"{field}.deployments[{k}]", f"{instant} is outside the product's term", "give deployments inside the term")
+
+
 CASE_CHECKS = (
     check_unique_names,
     check_difficulty_given_once,
@@ -225,6 +277,8 @@ CASE_CHECKS = (
     check_treasury_sections,
     check_debt_dates_in_horizon,
     check_covenant_dates_in_horizon,
+    check_four_cp_intervals,
+    check_demand_response_terms,
 )
 """Rules on the parsed case, in the order they run."""
 

@@ -103,7 +103,12 @@ def prepare_case(spec: CaseSpec, case_dir: Path, source: Path | None = None) -> 
         site.name: reader.values(site.power.spot_usd_per_mwh, f"sites[{i}].power.spot_usd_per_mwh")
         for i, site in enumerate(spec.sites)
     }
-    return Case(spec=spec, grid=grid, network=network, spot_usd_per_mwh=spot, source=source)
+    demand_response = {
+        (site.name, product.name): reader.values(product.price_usd_per_mw_hour, f"sites[{i}].power.demand_response[{j}].price_usd_per_mw_hour", nonnegative=True)
+        for i, site in enumerate(spec.sites)
+        for j, product in enumerate(site.power.demand_response)
+    }
+    return Case(spec=spec, grid=grid, network=network, spot_usd_per_mwh=spot, source=source, demand_response_price_usd_per_mw_hour=demand_response)
 
 
 def time_grid(spec: CaseSpec) -> TimeGrid:

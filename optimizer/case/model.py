@@ -159,6 +159,8 @@ class Case:
         Spot price per site and period [USD/MWh].
     source : pathlib.Path or None
         The case file, if read from disk.
+    demand_response_price_usd_per_mw_hour : dict of (site, product) to numpy.ndarray
+        Capacity payment per period of each demand-response product [USD/MW-h].
     """
 
     spec: CaseSpec
@@ -166,6 +168,7 @@ class Case:
     network: NetworkPath
     spot_usd_per_mwh: dict[str, np.ndarray]
     source: Path | None = None
+    demand_response_price_usd_per_mw_hour: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
     machine_classes: tuple[MachineClass, ...] = field(init=False)
 
     def __post_init__(self) -> None:

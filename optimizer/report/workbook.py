@@ -43,6 +43,12 @@ SUMMARY_ROWS = [
     ("curtailed_mwh", "Curtailed energy", "MWh", NUMBER),
     ("average_power_price_paid_usd_per_mwh", "Average power price paid", "USD/MWh", USD_CENTS),
     ("uptime_fraction", "Uptime (machine-hours run / installed)", "fraction", FRACTION),
+    ("fixed_block_cost_usd", "Fixed-price blocks, take-or-pay", "USD", USD),
+    ("fixed_block_resale_usd", "Unused block energy resold at spot", "USD", USD),
+    ("four_cp_charge_usd", "4CP transmission charge (prorated)", "USD", USD),
+    ("four_cp_avoided_usd", "4CP charge avoided vs running flat out", "USD", USD),
+    ("demand_response_revenue_usd", "Demand-response and ancillary revenue", "USD", USD),
+    ("switching_cost_usd", "Switching cost (anti-cycling)", "USD", USD),
 ]
 """Summary sheet rows; the values are exactly those of ``summary.json``."""
 
@@ -112,6 +118,11 @@ COLUMNS = {
     "covenant_headroom_usd": ("Covenant headroom [USD]", USD_CENTS),
     "covenant_shortfall_usd": ("Covenant shortfall [USD]", USD_CENTS),
     "cash_value_usd_per_usd": ("Value of $1 more cash that day [USD/USD]", "0.0000"),
+    "fixed_block_cost_usd": ("Fixed-block cost, take-or-pay [USD]", USD),
+    "fixed_block_resale_usd": ("Unused block energy resold at spot [USD]", USD),
+    "four_cp_charge_usd": ("4CP charge, prorated [USD]", USD),
+    "four_cp_avoided_usd": ("4CP avoided vs running flat out [USD]", USD),
+    "curtail_above_spot_usd_per_mwh": ("Curtail above spot [USD/MWh]", USD_CENTS),
 }
 
 
