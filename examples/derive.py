@@ -86,6 +86,34 @@ def rescaled_btc_path(shared: Path, window_start: str, days: int, start_usd: flo
 DIFFICULTY_Q1_2026_T = {"2026-01-01": 146.0, "2026-01-15": 148.2, "2026-02-07": 131.9, "2026-02-21": 133.8, "2026-03-07": 137.1, "2026-03-21": 139.4}
 
 
+def ercot_system_load(shared: Path) -> pd.DataFrame:
+    """ERCOT's hourly system load for 2023, hour beginning, timestamps with their UTC offset.
+
+    ERCOT publishes hour ending (HE01..HE24) in US Central prevailing time and marks the
+    repeated fall-back hour with ``DST``: the unmarked one is the first (daylight) occurrence.
+    """
+    raw = pd.read_csv(shared / "ercot" / "ercot_native_load_2023.csv")
+    ending = raw["Hour Ending"].str.replace(" DST", "", regex=False)
+    day = pd.to_datetime(ending.str[:10], format="%m/%d/%Y")
+    beginning = day + pd.to_timedelta(ending.str[11:13].astype(int) - 1, unit="h")
+    repeated = raw["Hour Ending"].str.endswith("DST").to_numpy()
+    stamps = pd.DatetimeIndex(beginning).tz_localize("America/Chicago", ambiguous=~repeated)
+    return pd.DataFrame({"timestamp": stamps.map(lambda t: t.isoformat(timespec="minutes")), "ERCOT": raw["ERCOT"].round(1).to_numpy()})
+
+
+def network_daily_2023(shared: Path) -> pd.DataFrame:
+    """Daily BTC close and difficulty for 2023 (Yahoo Finance, Blockchain.com), UTC days, to 2024-01-01."""
+    daily = pd.read_csv(shared / "btc" / "btc_daily_2020-04_2025-04.csv", parse_dates=["Date"]).set_index("Date")
+    days = pd.date_range("2023-01-01", "2024-01-01", freq="D")
+    return pd.DataFrame(
+        {
+            "timestamp": [d.strftime("%Y-%m-%dT00:00Z") for d in days],
+            "btc_price_usd": daily["Close"].reindex(days).round(2).to_numpy(),
+            "difficulty": daily["difficulty"].reindex(days).to_numpy(),
+        }
+    )
+
+
 def asic_catalogue(shared: Path) -> pd.DataFrame:
     """Nameplate hashrate and power of the models in the published catalogue."""
     frame = pd.read_csv(shared / "asic" / "asic_nameplate_2019-2025.csv")
@@ -107,6 +135,12 @@ def main() -> None:
     retargets = pd.Series(DIFFICULTY_Q1_2026_T).rename(lambda day: f"{day}T00:00Z") * 1e12
     network["difficulty"] = retargets.reindex(network["timestamp"]).ffill().to_numpy()
     network.to_csv(folder / "network_2026q1.csv", index=False)
+
+    folder = HERE / "ercot_west_2023"
+    folder.mkdir(exist_ok=True)
+    ercot_zone_hourly(shared, "LZ_WEST", "2023-01-01", "2024-01-01").to_csv(folder / "ercot_lz_west_2023.csv", index=False)
+    ercot_system_load(shared).to_csv(folder / "ercot_system_load_2023.csv", index=False)
+    network_daily_2023(shared).to_csv(folder / "network_2023.csv", index=False)
 
 
 if __name__ == "__main__":

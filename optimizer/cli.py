@@ -21,6 +21,7 @@ import pandas as pd
 from models.build import build_model
 from optimizer import __version__, market
 from optimizer.case import CaseError, CaseSpec, load_case
+from optimizer.case.series import read_csv_table, read_step_series
 from optimizer.output import write_csv, write_json
 from optimizer.report import write_report
 from optimizer.results import extract_results
@@ -89,6 +90,13 @@ def _parser() -> argparse.ArgumentParser:
     hashprice.add_argument("--pool-fee", type=float, default=0.0, help="pool fee [fraction] (default 0)")
     hashprice.add_argument("--json", action="store_true", help="print JSON instead of a table")
     hashprice.set_defaults(verb=cmd_hashprice)
+
+    four_cp = verbs.add_parser("four-cp", help="the monthly peak intervals (4CP) of a system-load series, as case YAML")
+    four_cp.add_argument("load_csv", type=Path, help="CSV with a `timestamp` column and a load column [MW]")
+    four_cp.add_argument("--column", required=True, help="the load column, e.g. ERCOT")
+    four_cp.add_argument("--timezone", default="America/Chicago", help="zone of naive timestamps and of the months (default America/Chicago)")
+    four_cp.add_argument("--months", default="6,7,8,9", help="months whose peaks count (default 6,7,8,9)")
+    four_cp.set_defaults(verb=cmd_four_cp)
     return parser
 
 
@@ -159,6 +167,21 @@ def cmd_hashprice(args: argparse.Namespace) -> int:
     print(f"{'model':24} {'TH/s':>6} {'W':>6} {'J/TH':>6} {'break-even $/MWh':>17}")
     for row in table.itertuples():
         print(f"{row.model:24} {row.hashrate_th:6.0f} {row.power_w:6.0f} {row.efficiency_j_per_th:6.1f} {row.breakeven_usd_per_mwh:17.2f}")
+    return 0
+
+
+def cmd_four_cp(args: argparse.Namespace) -> int:
+    """Print the monthly peak intervals of a load series as a `four_cp.intervals` YAML list."""
+    field = f"{args.load_csv.name}:{args.column}"
+    table = read_csv_table(args.load_csv, field) if args.load_csv.is_file() else None
+    if table is None:
+        raise CaseError(str(args.load_csv), "file not found", "give the path of a load CSV")
+    series = read_step_series(table, args.column, args.timezone, field)
+    months = [int(m) for m in args.months.split(",")]
+    load = pd.Series(series.values, index=series.stamps_utc.tz_convert(args.timezone))
+    print("intervals:")
+    for stamp in market.monthly_peak_intervals(load, months):
+        print(f"  - {stamp.isoformat(timespec='minutes')}   # {load[stamp]:,.0f} MW")
     return 0
 
 

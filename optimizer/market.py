@@ -235,3 +235,22 @@ def breakeven_site_price_usd_per_mwh(hashprice, efficiency, aux_load_fraction: f
         Break-even spot price [USD/MWh].
     """
     return breakeven_power_price_usd_per_mwh(hashprice, efficiency) / (1.0 + aux_load_fraction) - adder_usd_per_mwh
+
+
+def monthly_peak_intervals(load_mw, months=(6, 7, 8, 9)) -> list:
+    """The interval of highest load in each of the given months: ERCOT's 4CP intervals.
+
+    Parameters
+    ----------
+    load_mw : pandas.Series
+        System load [MW] indexed by interval start (time-zone aware, in the market's time).
+    months : sequence of int, default June to September
+        Calendar months in which the coincident peaks are taken.
+
+    Returns
+    -------
+    list of pandas.Timestamp
+        One interval start per month that has data, in time order.
+    """
+    local = load_mw[load_mw.index.month.isin(months)]
+    return [local[local.index.month == month].idxmax() for month in sorted(set(local.index.month))]

@@ -59,6 +59,8 @@ class Results:
         One row per site, model and mode: efficiency and break-even power prices.
     thresholds : pandas.DataFrame
         The curtailment threshold per site, model and mode: the spot price above which to switch off.
+    curtailment : pandas.DataFrame
+        Per site and month: energy curtailed, and why (4CP intervals, deployments, price).
     pnl : pandas.DataFrame
         The objective's named revenue and cost Expressions; they sum to the objective.
     pnl_monthly : pandas.DataFrame
@@ -76,6 +78,7 @@ class Results:
     sites: pd.DataFrame
     breakeven: pd.DataFrame
     thresholds: pd.DataFrame
+    curtailment: pd.DataFrame
     pnl: pd.DataFrame
     pnl_monthly: pd.DataFrame
     treasury: pd.DataFrame | None
@@ -146,6 +149,7 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         sites=sites,
         breakeven=breakeven,
         thresholds=_thresholds_table(breakeven),
+        curtailment=_curtailment_table(model, case, dispatch),
         pnl=pnl,
         pnl_monthly=pnl_monthly,
         treasury=treasury,
@@ -231,6 +235,53 @@ def _four_cp_figures(model: pyo.ConcreteModel, site, load_mw: np.ndarray, flat_o
         return 0.0, 0.0
     usd_per_mw = site.power.four_cp.rate_usd_per_kw_year * 1000.0 * model.time.period_hours.sum() / 8760.0 * four_cp.weights[site.name]
     return float(usd_per_mw @ load_mw), float(usd_per_mw @ (flat_out_mw - load_mw))
+
+
+def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
+    """Per site and month: MWh curtailed below what the fleet could draw, split by why.
+
+    Curtailment in a 4CP interval counts as 4CP, in a deployment period as demand response,
+    and the rest as price (spot above the break-even of the machines switched off).
+    """
+    grid = case.grid
+    n = grid.n_periods
+    hours = grid.hours
+    months = [f"{t.year}-{t.month:02d}" for t in grid.start_local]
+    four_cp = model.component("four_cp")
+    demand_response = model.component("demand_response")
+    models = {m.name: m for m in case.spec.miner_models}
+    frames = []
+    for site in case.spec.sites:
+        at_site = dispatch[dispatch["site"] == site.name]
+        load_mw = (1.0 + site.aux_load_fraction) * at_site["it_load_mw"].to_numpy().reshape(-1, n).sum(axis=0)
+        nameplate = (1.0 + site.aux_load_fraction) * sum(e.count * models[e.model].power_w / 1e6 for e in case.spec.fleet if e.site == site.name)
+        curtailed = np.clip(min(nameplate, site.interconnect_mw) - load_mw, 0.0, None) * hours
+        largest_machine_mw = (1.0 + site.aux_load_fraction) * max((c.power_w / 1e6 for c in case.machine_classes if c.site == site.name), default=0.0)
+        at_four_cp = four_cp is not None and site.name in four_cp.weights
+        in_four_cp = four_cp.weights[site.name] > 0 if at_four_cp else np.zeros(n, dtype=bool)
+        deployed = np.zeros(n, dtype=bool)
+        if demand_response is not None:
+            for (s, _), (_, shed) in zip(((s.name, p) for s in case.spec.sites for p in s.power.demand_response), demand_response.schedules):
+                deployed |= shed & (s == site.name)
+        by_price = ~in_four_cp & ~deployed
+        spot = case.spot_usd_per_mwh[site.name]
+        frame = pd.DataFrame(
+            {
+                "month": months,
+                "curtailed_mwh": curtailed,
+                # an hour counts when at least one whole machine could have run: whole machines
+                # leave a sliver of the interconnect unused in every hour
+                "curtailed_hours": np.where(curtailed > largest_machine_mw * hours, hours, 0.0),
+                "four_cp_mwh": np.where(in_four_cp, curtailed, 0.0),
+                "deployment_mwh": np.where(deployed & ~in_four_cp, curtailed, 0.0),
+                "price_mwh": np.where(by_price, curtailed, 0.0),
+                "spot_x_price_mwh": np.where(by_price, curtailed * spot, 0.0),
+            }
+        ).groupby("month", sort=True).sum()
+        frame["mean_spot_when_price_curtailed_usd_per_mwh"] = frame.pop("spot_x_price_mwh") / frame["price_mwh"].where(frame["price_mwh"] > 0)
+        frames.append(frame.reset_index().assign(site=site.name))
+    table = pd.concat(frames, ignore_index=True)
+    return table[["site"] + [c for c in table.columns if c != "site"]]
 
 
 def _thresholds_table(breakeven: pd.DataFrame) -> pd.DataFrame:

@@ -45,7 +45,7 @@ def test_summary_has_the_documented_keys(example_run):
 def test_workbook_totals_equal_summary_json(example_run):
     summary = json.loads((example_run / "summary.json").read_text())
     book = openpyxl.load_workbook(example_run / "report.xlsx", read_only=True)
-    assert book.sheetnames == ["Summary", "Dispatch", "Sites", "Breakeven", "P&L"]
+    assert book.sheetnames == ["Summary", "Dispatch", "Sites", "Breakeven", "Curtailment", "P&L"]
     labels = {label: key for key, label, _, _ in SUMMARY_ROWS}
     shown = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row and row[0] in labels}
     assert len(shown) == len(SUMMARY_ROWS)
@@ -70,6 +70,10 @@ def test_workbook_totals_equal_summary_json(example_run):
     sites = pd.read_excel(example_run / "report.xlsx", sheet_name="Sites")
     assert sites["Energy cost [USD]"].sum() == pytest.approx(summary["energy_cost_usd"], rel=1e-12)
     assert sites["Curtailed [MWh]"].sum() == pytest.approx(summary["curtailed_mwh"], rel=1e-12)
+    curtailment = pd.read_excel(example_run / "report.xlsx", sheet_name="Curtailment")
+    assert curtailment["Curtailed [MWh]"].sum() == pytest.approx(summary["curtailed_mwh"], rel=1e-9)
+    parts = curtailment[["of which in 4CP intervals [MWh]", "of which at DR deployments [MWh]", "of which for price [MWh]"]].sum(axis=1)
+    np.testing.assert_allclose(parts, curtailment["Curtailed [MWh]"], rtol=1e-12)
 
 
 def test_dispatch_csv_matches_summary_and_respects_the_interconnect(example_run):

@@ -263,6 +263,12 @@ def check_demand_response_terms(spec: CaseSpec) -> None:
                 stamp = _inside(spec, instant, f"{field}.deployments[{k}]")
                 if not start <= stamp < end:
                     raise SchemaError(f"{field}.deployments[{k}]", f"{instant} is outside the product's term", "give deployments inside the term")
+                if product.hours is not None and stamp.tz_convert(spec.horizon.timezone).hour not in product.hours:
+                    raise SchemaError(
+                        f"{field}.deployments[{k}]",
+                        f"{instant} is outside the product's obligation hours {product.hours}",
+                        "a product is deployed only in hours it is committed: fix the time or the hours",
+                    )
 
 
 CASE_CHECKS = (

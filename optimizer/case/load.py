@@ -12,7 +12,7 @@ import pydantic
 import yaml
 
 from optimizer import market
-from optimizer.case import checks
+from optimizer.case import checks, schema
 from optimizer.case.errors import CaseError, SchemaError
 from optimizer.case.model import Case, NetworkPath, TimeGrid
 from optimizer.case.schema import CaseSpec, SeriesRef
@@ -209,8 +209,12 @@ def _most_relevant(errors: list[dict]) -> dict:
     return first
 
 
+_SCHEMA_CLASSES = {name for name, obj in vars(schema).items() if isinstance(obj, type) and issubclass(obj, pydantic.BaseModel)}
+
+
 def _is_union_tag(part) -> bool:
-    return isinstance(part, str) and (part in ("float", "int", "SeriesRef") or "[" in part or part.startswith("constrained-"))
+    """pydantic names the branch of a union in an error's location (float, FixedBlock, list[...])."""
+    return isinstance(part, str) and (part in ("float", "int") or part in _SCHEMA_CLASSES or "[" in part or part.startswith("constrained-"))
 
 
 def _dotted(loc: list) -> str:

@@ -123,6 +123,13 @@ COLUMNS = {
     "four_cp_charge_usd": ("4CP charge, prorated [USD]", USD),
     "four_cp_avoided_usd": ("4CP avoided vs running flat out [USD]", USD),
     "curtail_above_spot_usd_per_mwh": ("Curtail above spot [USD/MWh]", USD_CENTS),
+    "month": ("Month", None),
+    "curtailed_mwh": ("Curtailed [MWh]", NUMBER),
+    "curtailed_hours": ("Hours with curtailment [h]", COUNT),
+    "four_cp_mwh": ("of which in 4CP intervals [MWh]", NUMBER),
+    "deployment_mwh": ("of which at DR deployments [MWh]", NUMBER),
+    "price_mwh": ("of which for price [MWh]", NUMBER),
+    "mean_spot_when_price_curtailed_usd_per_mwh": ("Mean spot when curtailed for price [USD/MWh]", USD_CENTS),
 }
 
 
@@ -146,6 +153,7 @@ def write_report(path: Path, results: Results, timezone: str) -> Path:
         _table_sheet(book, "Dispatch", dispatch, timezone)
         _table_sheet(book, "Sites", results.sites, timezone)
         _table_sheet(book, "Breakeven", results.breakeven, timezone)
+        _table_sheet(book, "Curtailment", results.curtailment, timezone)
         if results.treasury is not None:
             _table_sheet(book, "Treasury", results.treasury, timezone)
         if results.covenants is not None:
