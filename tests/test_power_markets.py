@@ -4,6 +4,8 @@ One site of 1,000 S19 XP (140 TH/s, 3,010 W: 3.01 MW) at hashprice $34.55/PH/day
 machine-hour earns 140 x 34.55 / 1000 / 24 = $0.2015 and a MW-hour of mining $66.96.
 """
 
+from pathlib import Path
+
 import numpy as np
 import pyomo.environ as pyo
 import pytest
@@ -13,7 +15,7 @@ from models.build import build_model
 from optimizer.results import extract_results
 from optimizer.solve import solve
 
-USD_PER_MW_HOUR = 140 * 34.55 / 1000 / 24 / 3.01e-3  # mining revenue of one MW for an hour, about $66.96
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def site_case(spot, power=None, hours=None, count=1000, interconnect_mw=10.0):
@@ -143,3 +145,28 @@ def test_switching_cost_is_paid_when_switching_pays():
     _, results, running = run(site_case(spot, {"anti_cycling": {"switching_cost_usd_per_mw": 20.0}}))
     assert np.all(running[10:16] == 0) and _switches(running) == 2
     assert results.kpis["switching_cost_usd"] == pytest.approx(2 * 3.01 * 20.0)
+
+
+def test_monthly_peaks_of_the_real_2023_ercot_load():
+    # shared/data/README.md: the 2023 peak was 85,464 MW at HE18 (17:00-18:00) on 2023-08-10
+    import pandas as pd
+
+    from optimizer import market
+
+    table = pd.read_csv(EXAMPLES / "ercot_west_2023" / "ercot_system_load_2023.csv")
+    load = pd.Series(table["ERCOT"].to_numpy(), index=pd.to_datetime(table["timestamp"], utc=True).dt.tz_convert("America/Chicago"))
+    peaks = market.monthly_peak_intervals(load)
+    assert [p.month for p in peaks] == [6, 7, 8, 9]
+    assert peaks[2] == pd.Timestamp("2023-08-10 17:00", tz="America/Chicago") and load[peaks[2]] == pytest.approx(85_464, abs=1)
+    assert all(load[p] == load[load.index.month == p.month].max() for p in peaks)
+
+
+def test_four_cp_verb_prints_intervals_the_case_can_use(capsys):
+    import yaml
+
+    from optimizer.cli import main
+
+    assert main(["four-cp", str(EXAMPLES / "ercot_west_2023" / "ercot_system_load_2023.csv"), "--column", "ERCOT"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    case = yaml.safe_load((EXAMPLES / "ercot_west_2023" / "case.yaml").read_text())
+    assert printed["intervals"] == case["sites"][0]["power"]["four_cp"]["intervals"]
