@@ -117,7 +117,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     write_json(out / "summary.json", results.kpis)
     write_csv(out / "dispatch.csv", results.dispatch)
     write_csv(out / "thresholds.csv", results.thresholds)
-    write_report(out / "report.xlsx", results, case.spec.horizon.timezone)
+    write_report(out / "report.xlsx", results, case)
     k = results.kpis
     valued = "terminal value less penalties" if "terminal_value_usd" in k else "profit"
     print(f"{case.name}: {k['status']}, gap {_percent(k['mip_gap'])}, objective ${k['objective_usd']:,.0f} ({valued})")

@@ -61,6 +61,9 @@ class Results:
         The curtailment threshold per site, model and mode: the spot price above which to switch off.
     curtailment : pandas.DataFrame
         Per site and month: energy curtailed, and why (4CP intervals, deployments, price).
+    daily : pandas.DataFrame
+        Per local day: mean MW drawn by each machine model and curtailed (all sites), and each
+        site's time-weighted mean spot price; the charts' data.
     pnl : pandas.DataFrame
         The objective's named revenue and cost Expressions; they sum to the objective.
     pnl_monthly : pandas.DataFrame
@@ -79,6 +82,7 @@ class Results:
     breakeven: pd.DataFrame
     thresholds: pd.DataFrame
     curtailment: pd.DataFrame
+    daily: pd.DataFrame
     pnl: pd.DataFrame
     pnl_monthly: pd.DataFrame
     treasury: pd.DataFrame | None
@@ -150,6 +154,7 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         breakeven=breakeven,
         thresholds=_thresholds_table(breakeven),
         curtailment=_curtailment_table(model, case, dispatch),
+        daily=_daily_table(case, dispatch),
         pnl=pnl,
         pnl_monthly=pnl_monthly,
         treasury=treasury,
@@ -185,7 +190,6 @@ def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, re
     """Per site: energy and its cost recomputed from the dispatch, curtailment, uptime, interconnect value."""
     hours = case.grid.hours
     n = case.grid.n_periods
-    models = {m.name: m for m in case.spec.miner_models}
     rows = []
     for site in case.spec.sites:
         at_site = dispatch[dispatch["site"] == site.name]
@@ -195,14 +199,12 @@ def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, re
         spot = case.spot_usd_per_mwh[site.name]
         block_mw, block_cost = fixed_block_schedule(case, site.name)
         energy_cost = float(spot @ ((load_mw - block_mw) * hours) + site.power.per_mwh_charges_usd * load_mw @ hours + block_cost.sum())
-        fleet = [e for e in case.spec.fleet if e.site == site.name]
-        nameplate_mw = (1.0 + site.aux_load_fraction) * sum(e.count * models[e.model].power_w / 1e6 for e in fleet)
-        available_mw = min(nameplate_mw, site.interconnect_mw)
-        installed = sum(e.count for e in fleet)
+        nameplate_mw = _nameplate_mw(case, site)
+        installed = sum(e.count for e in case.spec.fleet if e.site == site.name)
         energy_mwh = float(load_mw @ hours)
         interconnect = model.power.site_load_within_interconnect
         duals = [report.duals.get(interconnect[site.name, t]) for t in range(n)]
-        four_cp = _four_cp_figures(model, site, load_mw, available_mw)
+        four_cp = _four_cp_figures(model, site, load_mw, min(nameplate_mw, site.interconnect_mw))
         rows.append(
             {
                 "site": site.name,
@@ -213,7 +215,7 @@ def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, re
                 "energy_mwh": energy_mwh,
                 "energy_cost_usd": energy_cost,
                 "average_price_paid_usd_per_mwh": energy_cost / energy_mwh if energy_mwh > 0 else math.nan,
-                "curtailed_mwh": float(np.clip(available_mw - load_mw, 0.0, None) @ hours),
+                "curtailed_mwh": float(_curtailment_mw(case, site, load_mw) @ hours),
                 "machine_hours_run": float(at_site["machines_running"].to_numpy() @ at_site["period_hours"].to_numpy()),
                 "machine_hours_installed": float(installed * hours.sum()),
                 "btc_expected": float(at_site["btc_expected"].sum()),
@@ -249,13 +251,11 @@ def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFr
     months = [f"{t.year}-{t.month:02d}" for t in grid.start_local]
     four_cp = model.component("four_cp")
     demand_response = model.component("demand_response")
-    models = {m.name: m for m in case.spec.miner_models}
     frames = []
     for site in case.spec.sites:
         at_site = dispatch[dispatch["site"] == site.name]
         load_mw = (1.0 + site.aux_load_fraction) * at_site["it_load_mw"].to_numpy().reshape(-1, n).sum(axis=0)
-        nameplate = (1.0 + site.aux_load_fraction) * sum(e.count * models[e.model].power_w / 1e6 for e in case.spec.fleet if e.site == site.name)
-        curtailed = np.clip(min(nameplate, site.interconnect_mw) - load_mw, 0.0, None) * hours
+        curtailed = _curtailment_mw(case, site, load_mw) * hours
         largest_machine_mw = (1.0 + site.aux_load_fraction) * max((c.power_w / 1e6 for c in case.machine_classes if c.site == site.name), default=0.0)
         at_four_cp = four_cp is not None and site.name in four_cp.weights
         in_four_cp = four_cp.weights[site.name] > 0 if at_four_cp else np.zeros(n, dtype=bool)
@@ -282,6 +282,41 @@ def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFr
         frames.append(frame.reset_index().assign(site=site.name))
     table = pd.concat(frames, ignore_index=True)
     return table[["site"] + [c for c in table.columns if c != "site"]]
+
+
+def _daily_table(case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
+    """Mean site MW by machine model and curtailed, and mean spot price per site, for each local day."""
+    grid = case.grid
+    n, day_of_period, hours = grid.n_periods, grid.day_of_period, grid.hours
+    day_hours = np.bincount(day_of_period, weights=hours)
+
+    def daily_mean(per_period: np.ndarray) -> np.ndarray:
+        return np.bincount(day_of_period, weights=per_period * hours, minlength=len(day_hours)) / day_hours
+
+    table = {"date": grid.days}
+    sites = {s.name: s for s in case.spec.sites}
+    site_mw = dispatch["it_load_mw"].to_numpy() * dispatch["site"].map(lambda s: 1.0 + sites[s].aux_load_fraction).to_numpy()
+    for model in dict.fromkeys(dispatch["model"]):
+        rows = (dispatch["model"] == model).to_numpy()
+        table[f"{model} [MW]"] = daily_mean(site_mw[rows].reshape(-1, n).sum(axis=0))
+    curtailed = sum(
+        _curtailment_mw(case, site, site_mw[(dispatch["site"] == site.name).to_numpy()].reshape(-1, n).sum(axis=0)) for site in case.spec.sites
+    )
+    table["curtailed [MW]"] = daily_mean(curtailed)
+    for site in case.spec.sites:
+        table[f"spot {site.name} [USD/MWh]"] = daily_mean(case.spot_usd_per_mwh[site.name])
+    return pd.DataFrame(table)
+
+
+def _nameplate_mw(case: Case, site) -> float:
+    """Site load with the whole fleet at nameplate, auxiliaries included [MW]."""
+    models = {m.name: m for m in case.spec.miner_models}
+    return (1.0 + site.aux_load_fraction) * sum(e.count * models[e.model].power_w / 1e6 for e in case.spec.fleet if e.site == site.name)
+
+
+def _curtailment_mw(case: Case, site, load_mw: np.ndarray) -> np.ndarray:
+    """MW the site could have drawn (nameplate within the interconnect) but did not, per period."""
+    return np.clip(min(_nameplate_mw(case, site), site.interconnect_mw) - load_mw, 0.0, None)
 
 
 def _thresholds_table(breakeven: pd.DataFrame) -> pd.DataFrame:

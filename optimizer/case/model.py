@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -183,6 +184,17 @@ class Case:
     def name(self) -> str:
         """Case name."""
         return self.spec.name
+
+    @cached_property
+    def content_hash(self) -> str:
+        """SHA-256 of everything the plan depends on: the schema values and every per-period array."""
+        digest = hashlib.sha256(self.spec.model_dump_json().encode())
+        arrays = [self.grid.boundaries_utc.asi8, *vars(self.network).values()]
+        arrays += [self.spot_usd_per_mwh[k] for k in sorted(self.spot_usd_per_mwh)]
+        arrays += [self.demand_response_price_usd_per_mw_hour[k] for k in sorted(self.demand_response_price_usd_per_mw_hour)]
+        for array in arrays:
+            digest.update(np.ascontiguousarray(array).tobytes())
+        return digest.hexdigest()
 
 
 def _modes(model: MinerModel) -> list[tuple[str, float, float]]:

@@ -11,9 +11,16 @@ from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
+from openpyxl.chart import BarChart, LineChart, Reference
+
 from optimizer import __version__
+from optimizer.case import Case
 from optimizer.output import atomic_write
+from optimizer.report.words import describe_plan
 from optimizer.results import Results
+
+DISPATCH_ROWS_IN_WORKBOOK = 60_000
+"""Above this many dispatch rows the report carries daily dispatch; the hourly rows stay in dispatch.csv."""
 
 USD = '"$"#,##0;[Red]-"$"#,##0'
 USD_CENTS = '"$"#,##0.00;[Red]-"$"#,##0.00'
@@ -31,7 +38,7 @@ _TITLE_FONT = Font(bold=True, size=14)
 SUMMARY_ROWS = [
     # key in Results.kpis, label, unit, number format
     ("status", "Status", "", None),
-    ("objective_usd", "Objective (profit over the horizon)", "USD", USD),
+    ("objective_usd", "Objective (profit; with a treasury, terminal value less penalties)", "USD", USD),
     ("bound_usd", "Best bound on the objective", "USD", USD),
     ("mip_gap", "Certified optimality gap", "fraction", GAP),
     ("solve_seconds", "Solve time", "s", NUMBER),
@@ -133,7 +140,7 @@ COLUMNS = {
 }
 
 
-def write_report(path: Path, results: Results, timezone: str) -> Path:
+def write_report(path: Path, results: Results, case: Case) -> Path:
     """Write ``report.xlsx`` atomically.
 
     Parameters
@@ -142,15 +149,15 @@ def write_report(path: Path, results: Results, timezone: str) -> Path:
         Target file.
     results : Results
         The solved plan.
-    timezone : str
-        Zone of the period timestamps, named in the Dispatch header.
+    case : Case
+        The case it solved, echoed on the Assumptions and Run sheets.
     """
+    timezone = case.spec.horizon.timezone
 
     def write(tmp: Path) -> None:
         book = Workbook(write_only=True)
-        _summary_sheet(book, results)
-        dispatch = results.dispatch.assign(period_start=results.dispatch["period_start"].dt.tz_localize(None))
-        _table_sheet(book, "Dispatch", dispatch, timezone)
+        _summary_sheet(book, results, case)
+        _dispatch_sheet(book, results, timezone)
         _table_sheet(book, "Sites", results.sites, timezone)
         _table_sheet(book, "Breakeven", results.breakeven, timezone)
         _table_sheet(book, "Curtailment", results.curtailment, timezone)
@@ -159,18 +166,35 @@ def write_report(path: Path, results: Results, timezone: str) -> Path:
         if results.covenants is not None:
             _table_sheet(book, "Covenants", results.covenants, timezone)
         _monthly_pnl_sheet(book, results.pnl_monthly)
+        _charts_sheet(book, results)
+        _assumptions_sheet(book, case)
+        _run_sheet(book, results, case)
         book.save(tmp)
 
     return atomic_write(path, write)
 
 
-def _summary_sheet(book: Workbook, results: Results) -> None:
+def _dispatch_sheet(book: Workbook, results: Results, timezone: str) -> None:
+    """Hourly dispatch, or daily means with a pointer to dispatch.csv when the hours are too many."""
+    dispatch = results.dispatch
+    if len(dispatch) <= DISPATCH_ROWS_IN_WORKBOOK:
+        _table_sheet(book, "Dispatch", dispatch.assign(period_start=dispatch["period_start"].dt.tz_localize(None)), timezone)
+        return
+    sheet = _table_sheet(book, "Dispatch", results.daily, timezone)
+    sheet.append([])
+    sheet.append([f"Daily means: the {len(dispatch):,} hourly rows (site, model, mode, period) are in dispatch.csv beside this report."])
+
+
+def _summary_sheet(book: Workbook, results: Results, case: Case) -> None:
     sheet = book.create_sheet("Summary")
     sheet.sheet_view.showGridLines = False
     for letter, width in zip("ABC", (44, 20, 12)):
         sheet.column_dimensions[letter].width = width
     sheet.append([_cell(sheet, f"hashplan plan: {results.kpis['case']}", font=_TITLE_FONT)])
     sheet.append([f"hashplan {__version__}, {results.solve.solver}"])
+    sheet.append([])
+    for line in describe_plan(results, case.grid.days[0], case.grid.days[-1]):
+        sheet.append([line])
     sheet.append([])
     sheet.append(_header(sheet, ["Figure", "Value", "Unit"]))
     rows = SUMMARY_ROWS + (TREASURY_SUMMARY_ROWS if "terminal_value_usd" in results.kpis else [])
@@ -207,18 +231,155 @@ def _monthly_pnl_sheet(book: Workbook, monthly: pd.DataFrame) -> None:
     sheet.append([_cell(sheet, "Objective", font=Font(bold=True))] + [_cell(sheet, float(v), USD, Font(bold=True)) for v in totals + [sum(totals)]])
 
 
-def _table_sheet(book: Workbook, title: str, frame: pd.DataFrame, timezone: str) -> None:
+def _table_sheet(book: Workbook, title: str, frame: pd.DataFrame, timezone: str):
     sheet = book.create_sheet(title)
     sheet.sheet_view.showGridLines = False
     sheet.freeze_panes = "A2"
-    headers = [COLUMNS[c][0].format(tz=timezone) for c in frame.columns]
-    formats = [COLUMNS[c][1] for c in frame.columns]
+    headers = [COLUMNS[c][0].format(tz=timezone) if c in COLUMNS else c for c in frame.columns]
+    # columns already named with their unit (the daily chart data) format by that unit
+    formats = [COLUMNS[c][1] if c in COLUMNS else (USD_CENTS if "USD" in c else NUMBER) for c in frame.columns]
     for i, header in enumerate(headers, start=1):
         sheet.column_dimensions[get_column_letter(i)].width = max(12, min(len(header) + 2, 48))
     sheet.append(_header(sheet, headers))
     columns = [_python_values(frame[c]) for c in frame.columns]
     for row in zip(*columns):
         sheet.append([_cell(sheet, v, f) if f else v for v, f in zip(row, formats)])
+    return sheet
+
+
+def _charts_sheet(book: Workbook, results: Results) -> None:
+    """Native Excel charts over the daily data: MW by model and curtailed, power price against
+    break-even, monthly P&L, and with a treasury the cash against the covenant and BTC held and sold."""
+    daily = results.daily
+    sheet = book.create_sheet("Charts")
+    sheet.sheet_view.showGridLines = False
+    table = daily.copy()
+    spot_column = next(c for c in daily.columns if c.startswith("spot "))
+    site_name = spot_column.split(" ")[1]
+    for row in results.breakeven[results.breakeven["site"] == site_name].itertuples():
+        table[f"break-even {row.model} {row.mode} [USD/MWh]"] = row.breakeven_spot_usd_per_mwh
+    if results.treasury is not None:
+        treasury = results.treasury
+        table["closing cash [USD]"] = treasury["closing_cash_usd"].to_numpy()
+        table["minimum cash [USD]"] = treasury["min_cash_usd"].fillna(0.0).to_numpy()
+        table["BTC held [BTC]"] = treasury["closing_btc"].to_numpy()
+        table["BTC sold [BTC]"] = treasury["btc_sold"].to_numpy()
+    headers = list(table.columns)
+    sheet.append(_header(sheet, headers))
+    for row in zip(*(_python_values(table[c]) for c in headers)):
+        sheet.append(list(row))
+    n = len(table)
+    position = {name: i + 1 for i, name in enumerate(headers)}
+    dates = Reference(sheet, min_col=1, min_row=2, max_row=n + 1)
+
+    def plot(chart, names, title, y_title):
+        for name in names:
+            chart.add_data(Reference(sheet, min_col=position[name], min_row=1, max_row=n + 1), titles_from_data=True)
+        chart.set_categories(dates)
+        chart.title, chart.y_axis.title, chart.width, chart.height = title, y_title, 24, 9
+        return _styled(chart)
+
+    load = plot(BarChart(), [c for c in headers if c.endswith("[MW]")], "Site MW by machine model, and curtailed (daily mean)", "MW")
+    load.grouping, load.overlap = "stacked", 100
+    price = plot(LineChart(), [spot_column] + [c for c in headers if c.startswith("break-even ")],
+                 f"Spot at {site_name} against each model's break-even (daily mean)", "USD/MWh")
+    charts = [load, price]
+    if results.treasury is not None:
+        charts.append(plot(LineChart(), ["closing cash [USD]", "minimum cash [USD]"], "Closing cash against the minimum-cash covenant", "USD"))
+        sold = plot(BarChart(), ["BTC sold [BTC]"], "BTC sold (bars, left) and held (line, right)", "BTC sold")
+        held = plot(LineChart(), ["BTC held [BTC]"], None, "BTC held")
+        held.y_axis.axId, held.y_axis.crosses = 200, "max"
+        held.y_axis.delete = False
+        sold += held
+        charts.append(sold)
+    months = [c for c in results.pnl_monthly.columns if c != "line"]
+    # the opening position is a balance, not a month's result: it would dwarf every bar
+    monthly = results.pnl_monthly[~results.pnl_monthly["line"].str.endswith("opening_position_revenue_usd")]
+    sheet.append([])
+    header_row = n + 3
+    sheet.append(_header(sheet, ["P&L line [USD]"] + months))
+    for row in monthly.itertuples(index=False):
+        sheet.append([row[0]] + [float(v) for v in row[1:]])
+    pnl = _styled(BarChart())
+    for offset in range(len(monthly)):
+        pnl.add_data(Reference(sheet, min_col=1, max_col=len(months) + 1, min_row=header_row + 1 + offset), from_rows=True, titles_from_data=True)
+    pnl.set_categories(Reference(sheet, min_col=2, max_col=len(months) + 1, min_row=header_row))
+    pnl.grouping, pnl.overlap = "stacked", 100
+    pnl.title, pnl.y_axis.title, pnl.width, pnl.height = "Monthly P&L by line", "USD", 24, 9
+    charts.append(pnl)
+    column = get_column_letter(len(headers) + 2)
+    for i, chart in enumerate(charts):
+        sheet.add_chart(chart, f"{column}{2 + 20 * i}")
+
+
+def _styled(chart):
+    """Straight lines and visible axes (openpyxl's defaults hide axes in recent Excel versions)."""
+    for series in chart.series:
+        series.smooth = False
+    chart.x_axis.delete = chart.y_axis.delete = False
+    return chart
+
+
+def _assumptions_sheet(book: Workbook, case: Case) -> None:
+    """Every input echoed, one per row, with the case's content hash."""
+    sheet = book.create_sheet("Assumptions")
+    sheet.sheet_view.showGridLines = False
+    sheet.freeze_panes = "A4"
+    sheet.column_dimensions["A"].width, sheet.column_dimensions["B"].width = 56, 60
+    sheet.append(["Case content hash (SHA-256 of every input value and series)", case.content_hash])
+    sheet.append(["Case file", str(case.source) if case.source else "(in memory)"])
+    sheet.append(_header(sheet, ["Input", "Value"]))
+    for name, value in _flatten(case.spec.model_dump(mode="json")):
+        sheet.append([name, value])
+    sheet.append([])
+    sheet.append(_header(sheet, ["Series, per dispatch period", "min / mean / max"]))
+    series = {
+        "network.btc_price_usd [USD/BTC]": case.network.btc_price_usd,
+        "network.difficulty": case.network.difficulty,
+        "hashprice after pool fee [USD/PH/day]": case.network.hashprice_usd_per_ph_day,
+    }
+    series.update({f"spot at {site} [USD/MWh]": values for site, values in case.spot_usd_per_mwh.items()})
+    for name, values in series.items():
+        sheet.append([name, f"{values.min():,.6g} / {values.mean():,.6g} / {values.max():,.6g}"])
+
+
+def _flatten(value, prefix: str = ""):
+    """(dotted path, scalar) pairs of a nested mapping; lists of mappings indexed as [i]."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _flatten(item, f"{prefix}.{key}" if prefix else key)
+    elif isinstance(value, list) and any(isinstance(item, (dict, list)) for item in value):
+        for i, item in enumerate(value):
+            yield from _flatten(item, f"{prefix}[{i}]")
+    elif value is None:
+        yield prefix, "(not set)"
+    elif isinstance(value, list):
+        yield prefix, ", ".join(map(str, value)) if value else "(none)"
+    else:
+        yield prefix, value
+
+
+def _run_sheet(book: Workbook, results: Results, case: Case) -> None:
+    """How the plan was made: versions, solver options and statistics."""
+    sheet = book.create_sheet("Run")
+    sheet.sheet_view.showGridLines = False
+    sheet.column_dimensions["A"].width, sheet.column_dimensions["B"].width = 40, 40
+    solve = results.solve
+    rows = [
+        ("hashplan version", __version__),
+        ("solver", solve.solver),
+        ("status", results.kpis["status"]),
+        ("certified gap [fraction]", results.kpis["mip_gap"]),
+        ("objective [USD]", solve.objective_usd),
+        ("best bound [USD]", results.kpis["bound_usd"]),
+        ("solve time in HiGHS [s]", solve.solve_seconds),
+        ("hand-off to HiGHS [s]", solve.handoff_seconds),
+        ("machine counts floored and repaired", solve.floored_counts),
+        ("dispatch periods", case.grid.n_periods),
+    ] + [(f"solver.{name}", value) for name, value in case.spec.solver.model_dump().items()]
+    sheet.append(_header(sheet, ["Run", "Value"]))
+    for name, value in rows:
+        sheet.append([name, value])
 
 
 def _python_values(column: pd.Series) -> list:
