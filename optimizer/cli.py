@@ -24,7 +24,9 @@ from optimizer.case import CaseError, CaseSpec, load_case
 from optimizer.case.series import read_csv_table, read_step_series
 from optimizer.output import write_csv, write_json
 from optimizer.report import write_report
+from optimizer.report.pack import write_pack
 from optimizer.results import extract_results
+from optimizer.scenarios import sensitivity_grid, solve_pack
 from optimizer.solve import NoPlanError, solve
 
 BUNDLED_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "west_texas_q3_2023" / "case.yaml"
@@ -90,6 +92,15 @@ def _parser() -> argparse.ArgumentParser:
     hashprice.add_argument("--pool-fee", type=float, default=0.0, help="pool fee [fraction] (default 0)")
     hashprice.add_argument("--json", action="store_true", help="print JSON instead of a table")
     hashprice.set_defaults(verb=cmd_hashprice)
+
+    pack = verbs.add_parser("pack", help="solve a BTC price x hashprice grid of a case and write a scenario-pack workbook")
+    pack.add_argument("case", type=Path, help="the base case .yaml")
+    pack.add_argument("--out", type=Path, default=Path("pack"), help="output folder (default: ./pack)")
+    pack.add_argument("--btc-price", default="0.8,1,1.2", help="BTC price multipliers (default 0.8,1,1.2)")
+    pack.add_argument("--hashprice", default="0.8,1,1.2", help="hashprice multipliers (default 0.8,1,1.2)")
+    pack.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
+    pack.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+    pack.set_defaults(verb=cmd_pack)
 
     four_cp = verbs.add_parser("four-cp", help="the monthly peak intervals (4CP) of a system-load series, as case YAML")
     four_cp.add_argument("load_csv", type=Path, help="CSV with a `timestamp` column and a load column [MW]")
@@ -168,6 +179,31 @@ def cmd_hashprice(args: argparse.Namespace) -> int:
     for row in table.itertuples():
         print(f"{row.model:24} {row.hashrate_th:6.0f} {row.power_w:6.0f} {row.efficiency_j_per_th:6.1f} {row.breakeven_usd_per_mwh:17.2f}")
     return 0
+
+
+def cmd_pack(args: argparse.Namespace) -> int:
+    """Solve every grid scenario (failures are recorded, not fatal) and write pack.json and pack.xlsx."""
+    say = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+    multipliers = {name: _multipliers(text, name) for name, text in (("--btc-price", args.btc_price), ("--hashprice", args.hashprice))}
+    case = load_case(args.case)
+    rows = solve_pack(sensitivity_grid(case, multipliers["--btc-price"], multipliers["--hashprice"]), say)
+    write_json(args.out / "pack.json", {"case": case.name, "case_hash": case.content_hash, "scenarios": rows})
+    write_pack(args.out / "pack.xlsx", rows, case.name)
+    failed = [row for row in rows if row["status"] == "failed"]
+    print(f"{case.name}: {len(rows) - len(failed)} of {len(rows)} scenarios solved; wrote pack.json and pack.xlsx to {args.out}")
+    for row in failed:
+        print(f"  FAILED {row['scenario']}: {row['error']}")
+    return 0
+
+
+def _multipliers(text: str, option: str) -> list[float]:
+    try:
+        values = [float(part) for part in text.split(",")]
+    except ValueError:
+        raise CaseError(option, f"{text!r} is not a list of numbers", "give multipliers like 0.8,1,1.2") from None
+    if not all(v > 0 for v in values):
+        raise CaseError(option, f"{text!r} has a multiplier that is not positive", "give positive multipliers like 0.8,1,1.2")
+    return values
 
 
 def cmd_four_cp(args: argparse.Namespace) -> int:

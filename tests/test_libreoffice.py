@@ -65,3 +65,14 @@ def test_libreoffice_opens_the_report_and_reads_the_summary_values(example, tmp_
     assert checked >= len(SUMMARY_ROWS)
     pnl = pd.read_csv(tmp_path / "report-P&L.csv")
     assert pnl["Total"].iloc[-1] == pytest.approx(summary["objective_usd"], rel=1e-13)
+
+
+def test_libreoffice_opens_the_scenario_pack(tmp_path):
+    out = tmp_path / "pack"
+    assert main(["pack", str(EXAMPLES / "cfo_q1_2026" / "case.yaml"), "--out", str(out), "--btc-price", "0.8,1", "--hashprice", "1", "-q"]) == 0
+    pack = json.loads((out / "pack.json").read_text())
+    csv = convert(out / "pack.xlsx", ALL_SHEETS_AS_CSV, tmp_path)
+    assert csv.returncode == 0, csv.stderr
+    comparison = pd.read_csv(tmp_path / "pack-Comparison.csv", index_col=0)
+    values = comparison.loc["Terminal value [USD]"].astype(float).tolist()
+    assert values == pytest.approx([row["terminal_value_usd"] for row in pack["scenarios"]], rel=1e-13)

@@ -190,28 +190,28 @@ def _summary_sheet(book: Workbook, results: Results, case: Case) -> None:
     sheet.sheet_view.showGridLines = False
     for letter, width in zip("ABC", (44, 20, 12)):
         sheet.column_dimensions[letter].width = width
-    sheet.append([_cell(sheet, f"hashplan plan: {results.kpis['case']}", font=_TITLE_FONT)])
+    sheet.append([cell(sheet, f"hashplan plan: {results.kpis['case']}", font=_TITLE_FONT)])
     sheet.append([f"hashplan {__version__}, {results.solve.solver}"])
     sheet.append([])
     for line in describe_plan(results, case.grid.days[0], case.grid.days[-1]):
         sheet.append([line])
     sheet.append([])
-    sheet.append(_header(sheet, ["Figure", "Value", "Unit"]))
+    sheet.append(header_cells(sheet, ["Figure", "Value", "Unit"]))
     rows = SUMMARY_ROWS + (TREASURY_SUMMARY_ROWS if "terminal_value_usd" in results.kpis else [])
     for key, label, unit, number_format in rows:
-        sheet.append([label, _cell(sheet, results.kpis[key], number_format), unit])
+        sheet.append([label, cell(sheet, results.kpis[key], number_format), unit])
     if "terminal_value_usd" in results.kpis:
         sheet.append([])
-        sheet.append(_header(sheet, ["Shortfalls (limits the plan could not meet)", "Amount", "Unit"]))
+        sheet.append(header_cells(sheet, ["Shortfalls (limits the plan could not meet)", "Amount", "Unit"]))
         for shortfall in results.kpis["shortfalls"]:
-            sheet.append([shortfall["message"], _cell(sheet, shortfall["amount_usd"], USD), "USD"])
+            sheet.append([shortfall["message"], cell(sheet, shortfall["amount_usd"], USD), "USD"])
         if not results.kpis["shortfalls"]:
             sheet.append(["none: every payment, covenant and floor is met"])
     sheet.append([])
-    sheet.append(_header(sheet, ["P&L line (sums to the objective)", "Amount", "Unit"]))
+    sheet.append(header_cells(sheet, ["P&L line (sums to the objective)", "Amount", "Unit"]))
     for line, usd in zip(results.pnl["line"], results.pnl["usd"]):
-        sheet.append([line, _cell(sheet, float(usd), USD), "USD"])
-    sheet.append([_cell(sheet, "Total", font=Font(bold=True)), _cell(sheet, float(results.pnl["usd"].sum()), USD, Font(bold=True)), "USD"])
+        sheet.append([line, cell(sheet, float(usd), USD), "USD"])
+    sheet.append([cell(sheet, "Total", font=Font(bold=True)), cell(sheet, float(results.pnl["usd"].sum()), USD, Font(bold=True)), "USD"])
 
 
 def _monthly_pnl_sheet(book: Workbook, monthly: pd.DataFrame) -> None:
@@ -223,12 +223,12 @@ def _monthly_pnl_sheet(book: Workbook, monthly: pd.DataFrame) -> None:
     sheet.column_dimensions["A"].width = 44
     for i in range(len(months) + 1):
         sheet.column_dimensions[get_column_letter(i + 2)].width = 16
-    sheet.append(_header(sheet, ["P&L line [USD]"] + months + ["Total"]))
+    sheet.append(header_cells(sheet, ["P&L line [USD]"] + months + ["Total"]))
     for row in monthly.itertuples(index=False):
         values = [float(v) for v in row[1:]]
-        sheet.append([row[0]] + [_cell(sheet, v, USD) for v in values] + [_cell(sheet, sum(values), USD)])
+        sheet.append([row[0]] + [cell(sheet, v, USD) for v in values] + [cell(sheet, sum(values), USD)])
     totals = monthly[months].sum(axis=0).tolist()
-    sheet.append([_cell(sheet, "Objective", font=Font(bold=True))] + [_cell(sheet, float(v), USD, Font(bold=True)) for v in totals + [sum(totals)]])
+    sheet.append([cell(sheet, "Objective", font=Font(bold=True))] + [cell(sheet, float(v), USD, Font(bold=True)) for v in totals + [sum(totals)]])
 
 
 def _table_sheet(book: Workbook, title: str, frame: pd.DataFrame, timezone: str):
@@ -240,10 +240,10 @@ def _table_sheet(book: Workbook, title: str, frame: pd.DataFrame, timezone: str)
     formats = [COLUMNS[c][1] if c in COLUMNS else (USD_CENTS if "USD" in c else NUMBER) for c in frame.columns]
     for i, header in enumerate(headers, start=1):
         sheet.column_dimensions[get_column_letter(i)].width = max(12, min(len(header) + 2, 48))
-    sheet.append(_header(sheet, headers))
+    sheet.append(header_cells(sheet, headers))
     columns = [_python_values(frame[c]) for c in frame.columns]
     for row in zip(*columns):
-        sheet.append([_cell(sheet, v, f) if f else v for v, f in zip(row, formats)])
+        sheet.append([cell(sheet, v, f) if f else v for v, f in zip(row, formats)])
     return sheet
 
 
@@ -265,7 +265,7 @@ def _charts_sheet(book: Workbook, results: Results) -> None:
         table["BTC held [BTC]"] = treasury["closing_btc"].to_numpy()
         table["BTC sold [BTC]"] = treasury["btc_sold"].to_numpy()
     headers = list(table.columns)
-    sheet.append(_header(sheet, headers))
+    sheet.append(header_cells(sheet, headers))
     for row in zip(*(_python_values(table[c]) for c in headers)):
         sheet.append(list(row))
     n = len(table)
@@ -277,7 +277,7 @@ def _charts_sheet(book: Workbook, results: Results) -> None:
             chart.add_data(Reference(sheet, min_col=position[name], min_row=1, max_row=n + 1), titles_from_data=True)
         chart.set_categories(dates)
         chart.title, chart.y_axis.title, chart.width, chart.height = title, y_title, 24, 9
-        return _styled(chart)
+        return styled(chart)
 
     load = plot(BarChart(), [c for c in headers if c.endswith("[MW]")], "Site MW by machine model, and curtailed (daily mean)", "MW")
     load.grouping, load.overlap = "stacked", 100
@@ -297,10 +297,10 @@ def _charts_sheet(book: Workbook, results: Results) -> None:
     monthly = results.pnl_monthly[~results.pnl_monthly["line"].str.endswith("opening_position_revenue_usd")]
     sheet.append([])
     header_row = n + 3
-    sheet.append(_header(sheet, ["P&L line [USD]"] + months))
+    sheet.append(header_cells(sheet, ["P&L line [USD]"] + months))
     for row in monthly.itertuples(index=False):
         sheet.append([row[0]] + [float(v) for v in row[1:]])
-    pnl = _styled(BarChart())
+    pnl = styled(BarChart())
     for offset in range(len(monthly)):
         pnl.add_data(Reference(sheet, min_col=1, max_col=len(months) + 1, min_row=header_row + 1 + offset), from_rows=True, titles_from_data=True)
     pnl.set_categories(Reference(sheet, min_col=2, max_col=len(months) + 1, min_row=header_row))
@@ -312,7 +312,7 @@ def _charts_sheet(book: Workbook, results: Results) -> None:
         sheet.add_chart(chart, f"{column}{2 + 20 * i}")
 
 
-def _styled(chart):
+def styled(chart):
     """Straight lines and visible axes (openpyxl's defaults hide axes in recent Excel versions)."""
     for series in chart.series:
         series.smooth = False
@@ -328,11 +328,11 @@ def _assumptions_sheet(book: Workbook, case: Case) -> None:
     sheet.column_dimensions["A"].width, sheet.column_dimensions["B"].width = 56, 60
     sheet.append(["Case content hash (SHA-256 of every input value and series)", case.content_hash])
     sheet.append(["Case file", str(case.source) if case.source else "(in memory)"])
-    sheet.append(_header(sheet, ["Input", "Value"]))
+    sheet.append(header_cells(sheet, ["Input", "Value"]))
     for name, value in _flatten(case.spec.model_dump(mode="json")):
         sheet.append([name, value])
     sheet.append([])
-    sheet.append(_header(sheet, ["Series, per dispatch period", "min / mean / max"]))
+    sheet.append(header_cells(sheet, ["Series, per dispatch period", "min / mean / max"]))
     series = {
         "network.btc_price_usd [USD/BTC]": case.network.btc_price_usd,
         "network.difficulty": case.network.difficulty,
@@ -377,7 +377,7 @@ def _run_sheet(book: Workbook, results: Results, case: Case) -> None:
         ("machine counts floored and repaired", solve.floored_counts),
         ("dispatch periods", case.grid.n_periods),
     ] + [(f"solver.{name}", value) for name, value in case.spec.solver.model_dump().items()]
-    sheet.append(_header(sheet, ["Run", "Value"]))
+    sheet.append(header_cells(sheet, ["Run", "Value"]))
     for name, value in rows:
         sheet.append([name, value])
 
@@ -392,20 +392,22 @@ def _python_values(column: pd.Series) -> list:
     return column.tolist()
 
 
-def _header(sheet, labels: list[str]) -> list[WriteOnlyCell]:
+def header_cells(sheet, labels: list[str]) -> list[WriteOnlyCell]:
+    """A header row: white bold text on dark blue, wrapped."""
     cells = []
     for label in labels:
-        cell = WriteOnlyCell(sheet, value=label)
-        cell.font, cell.fill = _HEADER_FONT, _HEADER_FILL
-        cell.alignment = Alignment(wrap_text=True, vertical="top")
-        cells.append(cell)
+        header = WriteOnlyCell(sheet, value=label)
+        header.font, header.fill = _HEADER_FONT, _HEADER_FILL
+        header.alignment = Alignment(wrap_text=True, vertical="top")
+        cells.append(header)
     return cells
 
 
-def _cell(sheet, value, number_format: str | None = None, font: Font | None = None) -> WriteOnlyCell:
-    cell = WriteOnlyCell(sheet, value=value)
+def cell(sheet, value, number_format: str | None = None, font: Font | None = None) -> WriteOnlyCell:
+    """A cell with a number format and font, for write-only sheets."""
+    written = WriteOnlyCell(sheet, value=value)
     if number_format:
-        cell.number_format = number_format
+        written.number_format = number_format
     if font:
-        cell.font = font
-    return cell
+        written.font = font
+    return written
