@@ -41,6 +41,9 @@ def test_workbook_reconciles_with_summary(solved):
     book = pd.ExcelFile(out / "report.xlsx")
     monthly = pd.read_excel(book, sheet_name="P&L")
     assert monthly["Total"].iloc[-1] == pytest.approx(summary["objective_usd"], rel=1e-12)
+    sites = pd.read_excel(book, sheet_name="Sites")
+    for column, key in [("4CP avoided vs running flat out [USD]", "four_cp_avoided_usd"), ("Unused block energy resold at spot [USD]", "fixed_block_resale_usd")]:
+        assert sites[column].sum() == pytest.approx(summary[key], rel=1e-12, abs=1e-9)
     if "Treasury" in book.sheet_names:
         treasury = pd.read_excel(book, sheet_name="Treasury")
         assert treasury["BTC sold [BTC]"].sum() == pytest.approx(summary["btc_sold"], rel=1e-12)

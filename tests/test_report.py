@@ -1,6 +1,5 @@
 """The report workbook: plain-words summary, charts, assumptions, run facts, large dispatch."""
 
-import json
 import zipfile
 from pathlib import Path
 
@@ -91,12 +90,3 @@ def test_large_dispatch_goes_daily_with_a_pointer_to_the_csv(cfo, tmp_path, monk
     assert dispatch["S21 XP [MW]"].iloc[:90].mean() == pytest.approx(
         (results.dispatch.loc[results.dispatch["model"] == "S21 XP", "it_load_mw"] * 1.04).sum() / len(case.grid.hours), rel=1e-3
     )
-
-
-def test_summary_json_and_workbook_agree_for_the_year_example(tmp_path):
-    from optimizer.cli import main
-
-    assert main(["run", str(EXAMPLES / "ercot_west_2023" / "case.yaml"), "--out", str(tmp_path), "--quiet"]) == 0
-    summary = json.loads((tmp_path / "summary.json").read_text())
-    sites = pd.read_excel(tmp_path / "report.xlsx", sheet_name="Sites")
-    assert sites["4CP avoided vs running flat out [USD]"].sum() == pytest.approx(summary["four_cp_avoided_usd"], rel=1e-12)
