@@ -21,6 +21,7 @@ import pandas as pd
 from models.build import build_model
 from optimizer import __version__, market
 from optimizer.case import CaseError, CaseSpec, load_case
+from optimizer.case.excel import write_template
 from optimizer.case.series import read_csv_table, read_step_series
 from optimizer.output import write_csv, write_json
 from optimizer.report import write_report
@@ -70,16 +71,25 @@ def _parser() -> argparse.ArgumentParser:
     verbs = parser.add_subparsers(title="verbs")
 
     run = verbs.add_parser("run", help="solve a case and write summary.json, dispatch.csv, thresholds.csv and report.xlsx")
-    run.add_argument("case", nargs="?", type=Path, help="case .yaml file (default: the bundled West Texas Q3 2023 example)")
+    run.add_argument("case", nargs="?", type=Path, help="case .yaml file or .xlsx workbook (default: the bundled West Texas Q3 2023 example)")
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
     run.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
     run.add_argument("--debug", action="store_true", help="print tracebacks on errors")
     run.set_defaults(verb=cmd_run)
 
     validate = verbs.add_parser("validate", help="check a case and its time series without solving")
-    validate.add_argument("case", type=Path)
+    validate.add_argument("case", type=Path, help="case .yaml file or .xlsx workbook")
     validate.add_argument("--debug", action="store_true", help="print tracebacks on errors")
     validate.set_defaults(verb=cmd_validate)
+
+    template = verbs.add_parser("template", help="write a fillable Excel case workbook, filled with a case's values")
+    template.add_argument("out", type=Path, help="workbook to write (.xlsx)")
+    template.add_argument(
+        "--from", dest="source", metavar="CASE", type=Path,
+        help="case (.yaml or .xlsx) whose values and series fill it (default: the bundled example)",
+    )
+    template.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+    template.set_defaults(verb=cmd_template)
 
     schema = verbs.add_parser("schema", help="print the case schema as JSON Schema")
     schema.set_defaults(verb=cmd_schema)
@@ -147,6 +157,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     """Check a case without building a model."""
     case = load_case(args.case)
     print(f"ok: {case.name}: {case.grid.n_periods:,} periods, {len(case.machine_classes)} machine classes, {len(case.spec.sites)} site(s)")
+    return 0
+
+
+def cmd_template(args: argparse.Namespace) -> int:
+    """Write the Excel input workbook for a case (the bundled example by default)."""
+    source = args.source or _bundled_example()
+    write_template(args.out, source)
+    print(f"wrote {args.out} from {source}: fill it in, then `hashplan validate {args.out.name}` and `hashplan run {args.out.name}`")
     return 0
 
 

@@ -1,8 +1,9 @@
-"""Load a case: YAML (safe) -> schema -> validation rules -> series -> :class:`Case`."""
+"""Load a case: YAML (safe) or a workbook -> schema -> validation rules -> series -> :class:`Case`."""
 
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,10 +14,14 @@ import yaml
 
 from optimizer import market
 from optimizer.case import checks, schema
-from optimizer.case.errors import CaseError, SchemaError
+from optimizer.case.errors import CaseError, SchemaError, SeriesFileError
 from optimizer.case.model import Case, NetworkPath, TimeGrid
 from optimizer.case.schema import CaseSpec, SeriesRef
 from optimizer.case.series import StepSeries, period_average, read_csv_table, read_step_series
+
+
+WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm", ".xls", ".xlsb", ".ods")
+"""Suffixes read as case workbooks; all but ``.xlsx`` are refused there with a fix."""
 
 
 def load_case(path: str | Path) -> Case:
@@ -25,7 +30,8 @@ def load_case(path: str | Path) -> Case:
     Parameters
     ----------
     path : str or pathlib.Path
-        A ``.yaml``/``.yml`` case file; its CSV series are read from its folder.
+        A ``.yaml``/``.yml`` case file, whose CSV series are read from its folder, or an
+        ``.xlsx`` case workbook (see :mod:`optimizer.case.excel`).
 
     Returns
     -------
@@ -38,6 +44,10 @@ def load_case(path: str | Path) -> Case:
         With the field, row and fix, for any invalid input. No model has been built.
     """
     path = Path(path)
+    if path.suffix.lower() in WORKBOOK_SUFFIXES:
+        from optimizer.case.excel import load_workbook_case  # excel builds on this module, so it is imported late
+
+        return load_workbook_case(path)
     return prepare_case(parse_spec(read_yaml(path)), path.parent, source=path)
 
 
@@ -72,10 +82,25 @@ def parse_spec(data: dict[str, Any]) -> CaseSpec:
     return spec
 
 
-def prepare_case(spec: CaseSpec, case_dir: Path, source: Path | None = None) -> Case:
-    """Resolve series and network figures onto the dispatch periods."""
+def prepare_case(
+    spec: CaseSpec, case_dir: Path, source: Path | None = None, tables: Mapping[SeriesRef, pd.DataFrame] | None = None
+) -> Case:
+    """Resolve series and network figures onto the dispatch periods.
+
+    Parameters
+    ----------
+    spec : CaseSpec
+        The parsed case.
+    case_dir : pathlib.Path
+        Folder that series files are read from (relative to it, never outside it).
+    source : pathlib.Path, optional
+        The case file, recorded on the Case.
+    tables : mapping of SeriesRef to pandas.DataFrame, optional
+        Series already read (e.g. from a workbook), each a text table as
+        :func:`~optimizer.case.series.read_csv_table` returns; when given, no file is read.
+    """
     grid = time_grid(spec)
-    reader = _SeriesReader(case_dir, spec.horizon.timezone, grid)
+    reader = _SeriesReader(case_dir, spec.horizon.timezone, grid, tables)
     net = spec.network
     btc_price = reader.values(net.btc_price_usd, "network.btc_price_usd", positive=True)
     fees = reader.values(net.fees_btc_per_block, "network.fees_btc_per_block", nonnegative=True)
@@ -125,13 +150,14 @@ def time_grid(spec: CaseSpec) -> TimeGrid:
 
 
 class _SeriesReader:
-    """Reads each referenced CSV once and averages its columns onto the dispatch periods."""
+    """Reads each referenced CSV once (or takes the tables given) and averages its columns onto the dispatch periods."""
 
-    def __init__(self, case_dir: Path, timezone: str, grid: TimeGrid):
+    def __init__(self, case_dir: Path, timezone: str, grid: TimeGrid, given: Mapping[SeriesRef, pd.DataFrame] | None = None):
         self.case_dir = case_dir
         self.timezone = timezone
         self.grid = grid
         self._tables: dict[Path, pd.DataFrame] = {}
+        self._given = given
 
     def values(self, value: float | SeriesRef, field: str, positive: bool = False, nonnegative: bool = False) -> np.ndarray:
         """A constant broadcast to every period, or a validated series averaged per period."""
@@ -145,17 +171,27 @@ class _SeriesReader:
         return period_average(series, self.grid.boundaries_utc)
 
     def step_series(self, ref: SeriesRef, field: str) -> StepSeries:
-        path = self.case_dir / ref.file
         where = f"{field} = {ref.file}:{ref.column}"
-        checks.check_series_path_inside_case(path, self.case_dir, where)
-        checks.check_series_file_exists(path, where)
-        if path not in self._tables:
-            self._tables[path] = read_csv_table(path, where)
-        series = read_step_series(self._tables[path], ref.column, self.timezone, where)
+        table = self._csv_table(ref, where) if self._given is None else self._given_table(ref, where)
+        series = read_step_series(table, ref.column, self.timezone, where)
         checks.check_series_covers_horizon(
             series.stamps_utc, series.end_utc, series.lines, self.grid.boundaries_utc[0], self.grid.boundaries_utc[-1], where
         )
         return series
+
+    def _csv_table(self, ref: SeriesRef, where: str) -> pd.DataFrame:
+        path = self.case_dir / ref.file
+        checks.check_series_path_inside_case(path, self.case_dir, where)
+        checks.check_series_file_exists(path, where)
+        if path not in self._tables:
+            self._tables[path] = read_csv_table(path, where)
+        return self._tables[path]
+
+    def _given_table(self, ref: SeriesRef, where: str) -> pd.DataFrame:
+        if ref not in self._given:
+            known = sorted(f"{r.file}:{r.column}" for r in self._given)
+            raise SeriesFileError(where, f"no series {ref.column!r} in {ref.file}", f"refer to one of {known}")
+        return self._given[ref]
 
 
 # --- pydantic errors in the user's words -------------------------------------------------
