@@ -1,6 +1,7 @@
 """Scenario packs: market scaling, the sensitivity grid, failures that do not stop the pack."""
 
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -58,6 +59,8 @@ def test_pack_verb_writes_a_grid_that_matches_pack_json(tmp_path):
     assert main(["pack", str(EXAMPLES / "west_texas_q3_2023" / "case.yaml"), "--out", str(tmp_path), "--btc-price", "0.9,1.1", "--hashprice", "0.9,1.1", "-q"]) == 0
     pack = json.loads((tmp_path / "pack.json").read_text())
     assert len(pack["scenarios"]) == 4 and all(row["status"] == "optimal" for row in pack["scenarios"])
+    with zipfile.ZipFile(tmp_path / "pack.xlsx") as archive:
+        assert len([n for n in archive.namelist() if n.startswith("xl/charts/chart")]) == 2
     sheets = pd.read_excel(tmp_path / "pack.xlsx", sheet_name=None, header=None)
     assert list(sheets) == ["Scenarios", "Comparison", "Sensitivity"]
     grid = sheets["Sensitivity"].iloc[2:4, 1:3].to_numpy(dtype=float)  # the first grid: value, BTC x0.9/1.1 by hashprice x0.9/1.1

@@ -96,7 +96,7 @@ def _comparison_sheet(book: Workbook, table: pd.DataFrame) -> None:
 
 
 def _sensitivity_sheet(book: Workbook, table: pd.DataFrame) -> None:
-    """A BTC price x hashprice grid per figure, then a chart of terminal value by scenario."""
+    """A BTC price x hashprice grid per figure, then charts of terminal value and BTC sold by scenario."""
     sheet = book.create_sheet("Sensitivity")
     sheet.sheet_view.showGridLines = False
     sheet.column_dimensions["A"].width = 40
@@ -110,14 +110,16 @@ def _sensitivity_sheet(book: Workbook, table: pd.DataFrame) -> None:
             sheet.append([f"x{b:g}"] + [cell(sheet, _plain(v), fmt) for v in grid.loc[b]])
         sheet.append([])
     values_row = 4 + (len(btc) + 3) * len(GRIDS)
-    sheet.append(header_cells(sheet, ["Scenario", "Terminal value (objective without a treasury) [USD]"]))
-    for name, value in zip(table["scenario"], table["value_usd"]):
-        sheet.append([name, _plain(value)])
-    chart = styled(BarChart())
-    chart.add_data(Reference(sheet, min_col=2, min_row=values_row - 1, max_row=values_row - 1 + len(table)), titles_from_data=True)
-    chart.set_categories(Reference(sheet, min_col=1, min_row=values_row, max_row=values_row - 1 + len(table)))
-    chart.title, chart.y_axis.title, chart.width, chart.height = "Terminal value by scenario", "USD", 24, 10
-    sheet.add_chart(chart, "E2")
+    sheet.append(header_cells(sheet, ["Scenario", "Terminal value (objective without a treasury) [USD]", "BTC sold [BTC]"]))
+    for name, value, sold in zip(table["scenario"], table["value_usd"], table["btc_sold"]):
+        sheet.append([name, _plain(value), _plain(sold)])
+    last = values_row - 1 + len(table)
+    for column, (title, unit), anchor in ((2, ("Terminal value by scenario", "USD"), "E2"), (3, ("BTC sold by scenario", "BTC"), "E24")):
+        chart = styled(BarChart())
+        chart.add_data(Reference(sheet, min_col=column, min_row=values_row - 1, max_row=last), titles_from_data=True)
+        chart.set_categories(Reference(sheet, min_col=1, min_row=values_row, max_row=last))
+        chart.title, chart.y_axis.title, chart.width, chart.height = title, unit, 24, 10
+        sheet.add_chart(chart, anchor)
 
 
 def _plain(value):
