@@ -23,7 +23,7 @@ from optimizer import __version__, market
 from optimizer.case import CaseError, CaseSpec, load_case
 from optimizer.case.excel import write_template
 from optimizer.case.series import read_csv_table, read_step_series
-from optimizer.output import write_csv, write_json
+from optimizer.output import check_output_free, output_folder, write_csv, write_json
 from optimizer.report import write_report
 from optimizer.report.pack import write_pack
 from optimizer.results import extract_results
@@ -73,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     run = verbs.add_parser("run", help="solve a case and write summary.json, dispatch.csv, thresholds.csv and report.xlsx")
     run.add_argument("case", nargs="?", type=Path, help="case .yaml file or .xlsx workbook (default: the bundled West Texas Q3 2023 example)")
     run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
+    run.add_argument("--overwrite", action="store_true", help="replace the output folder if it already holds output")
     run.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
     run.add_argument("--debug", action="store_true", help="print tracebacks on errors")
     run.set_defaults(verb=cmd_run)
@@ -88,6 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         "--from", dest="source", metavar="CASE", type=Path,
         help="case (.yaml or .xlsx) whose values and series fill it (default: the bundled example)",
     )
+    template.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     template.add_argument("--debug", action="store_true", help="print tracebacks on errors")
     template.set_defaults(verb=cmd_template)
 
@@ -106,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
     pack = verbs.add_parser("pack", help="solve a BTC price x hashprice grid of a case and write a scenario-pack workbook")
     pack.add_argument("case", type=Path, help="the base case .yaml")
     pack.add_argument("--out", type=Path, default=Path("pack"), help="output folder (default: ./pack)")
+    pack.add_argument("--overwrite", action="store_true", help="replace the output folder if it already holds output")
     pack.add_argument("--btc-price", default="0.8,1,1.2", help="BTC price multipliers (default 0.8,1,1.2)")
     pack.add_argument("--hashprice", default="0.8,1,1.2", help="hashprice multipliers (default 0.8,1,1.2)")
     pack.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
@@ -125,6 +128,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     """Load, validate, build, solve, extract and write the outputs."""
     say = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
     case_path = args.case or _bundled_example()
+    check_output_free(args.out, args.overwrite)
     began = time.perf_counter()
     say(f"loading {case_path}")
     case = load_case(case_path)
@@ -135,10 +139,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     results = extract_results(model, case, report)
     out = args.out
     say(f"writing {out}/")
-    write_json(out / "summary.json", results.kpis)
-    write_csv(out / "dispatch.csv", results.dispatch)
-    write_csv(out / "thresholds.csv", results.thresholds)
-    write_report(out / "report.xlsx", results, case)
+    with output_folder(out, args.overwrite) as staging:
+        write_json(staging / "summary.json", results.kpis)
+        write_csv(staging / "dispatch.csv", results.dispatch)
+        write_csv(staging / "thresholds.csv", results.thresholds)
+        write_report(staging / "report.xlsx", results, case)
     k = results.kpis
     valued = "terminal value less penalties" if "terminal_value_usd" in k else "profit"
     print(f"{case.name}: {k['status']}, gap {_percent(k['mip_gap'])}, objective ${k['objective_usd']:,.0f} ({valued})")
@@ -163,6 +168,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_template(args: argparse.Namespace) -> int:
     """Write the Excel input workbook for a case (the bundled example by default)."""
     source = args.source or _bundled_example()
+    check_output_free(args.out, args.overwrite, "OUT")
     write_template(args.out, source)
     print(f"wrote {args.out} from {source}: fill it in, then `hashplan validate {args.out.name}` and `hashplan run {args.out.name}`")
     return 0
@@ -203,10 +209,12 @@ def cmd_pack(args: argparse.Namespace) -> int:
     """Solve every grid scenario (failures are recorded, not fatal) and write pack.json and pack.xlsx."""
     say = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
     multipliers = {name: _multipliers(text, name) for name, text in (("--btc-price", args.btc_price), ("--hashprice", args.hashprice))}
+    check_output_free(args.out, args.overwrite)
     case = load_case(args.case)
     rows = solve_pack(sensitivity_grid(case, multipliers["--btc-price"], multipliers["--hashprice"]), say)
-    write_json(args.out / "pack.json", {"case": case.name, "case_hash": case.content_hash, "scenarios": rows})
-    write_pack(args.out / "pack.xlsx", rows, case.name)
+    with output_folder(args.out, args.overwrite) as staging:
+        write_json(staging / "pack.json", {"case": case.name, "case_hash": case.content_hash, "scenarios": rows})
+        write_pack(staging / "pack.xlsx", rows, case.name)
     failed = [row for row in rows if row["status"] == "failed"]
     print(f"{case.name}: {len(rows) - len(failed)} of {len(rows)} scenarios solved; wrote pack.json and pack.xlsx to {args.out}")
     for row in failed:
