@@ -21,6 +21,7 @@ import pandas as pd
 from models.build import build_model
 from optimizer import __version__, market
 from optimizer.case import CaseError, CaseSpec, load_case
+from optimizer.case.checks import MAX_SCENARIOS
 from optimizer.case.excel import write_template
 from optimizer.case.series import read_csv_table, read_step_series
 from optimizer.output import check_output_free, output_folder, write_csv, write_json
@@ -210,6 +211,9 @@ def cmd_pack(args: argparse.Namespace) -> int:
     say = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
     multipliers = {name: _multipliers(text, name) for name, text in (("--btc-price", args.btc_price), ("--hashprice", args.hashprice))}
     check_output_free(args.out, args.overwrite)
+    count = len(multipliers["--btc-price"]) * len(multipliers["--hashprice"])
+    if count > MAX_SCENARIOS:
+        raise CaseError("--btc-price/--hashprice", f"{count:,} scenarios, above the limit of {MAX_SCENARIOS:,}", "give fewer multipliers")
     case = load_case(args.case)
     rows = solve_pack(sensitivity_grid(case, multipliers["--btc-price"], multipliers["--hashprice"]), say)
     with output_folder(args.out, args.overwrite) as staging:

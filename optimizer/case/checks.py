@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from optimizer.case.errors import PlausibilityError, SchemaError, SeriesError, SeriesFileError, UnknownNameError
 from optimizer.case.schema import CaseSpec
@@ -22,6 +23,31 @@ MIN_PLAUSIBLE_J_PER_TH = 5.0
 MAX_PLAUSIBLE_J_PER_TH = 200.0
 """Above this a machine is worse than an S9-era miner: hashrate was likely given in PH/s [J/TH]."""
 
+
+MAX_CASE_FILE_BYTES = 5_000_000
+"""Largest case YAML file read [bytes]; series belong in CSV files."""
+
+MAX_YAML_NODES = 100_000
+"""Most YAML nodes a case may expand to once aliases are followed [-]."""
+
+MAX_SERIES_FILE_BYTES = 200_000_000
+"""Largest time-series CSV read [bytes]: about 4 million rows of a few columns."""
+
+MAX_DISPATCH_PERIODS = 100_000
+"""Most dispatch periods in a horizon [-]: 11 years hourly, 2.8 years at 15 minutes."""
+
+MAX_SITES = 50
+"""Most sites in a case [-]."""
+
+MAX_MINER_MODELS = 100
+"""Most machine models in a case [-]."""
+
+MAX_CLASS_PERIODS = 3_000_000
+"""Most machine classes (site x model x mode) times dispatch periods [-]. A year hourly of 3
+sites x 12 models (315,360) peaks at about 1 GB, so this is about 10 GB on a 24 GB machine."""
+
+MAX_SCENARIOS = 1_000
+"""Most scenarios in one pack [-]."""
 
 
 def csv_line(lines: np.ndarray, position: int) -> str:
@@ -271,7 +297,60 @@ def check_demand_response_terms(spec: CaseSpec) -> None:
                     )
 
 
+def check_model_size(spec: CaseSpec) -> None:
+    """The case stays within the documented limits, so it fails here and not by running out of memory."""
+    h = spec.horizon
+    hours = (localize(h.end, h.timezone, "horizon.end") - localize(h.start, h.timezone, "horizon.start")) / pd.Timedelta(hours=1)
+    periods = int(round(hours * 60 / h.resolution_minutes))
+    modes = {m.name: 1 + len(m.modes) for m in spec.miner_models}
+    classes = sum(modes.get(entry.model, 1) for entry in spec.fleet)
+    for field, value, limit, fix in (
+        ("horizon", periods, MAX_DISPATCH_PERIODS, "shorten the horizon or use a coarser resolution"),
+        ("sites", len(spec.sites), MAX_SITES, "split the case by region"),
+        ("miner_models", len(spec.miner_models), MAX_MINER_MODELS, "merge models with the same hashrate and power"),
+        ("fleet", classes * periods, MAX_CLASS_PERIODS, "shorten the horizon, use a coarser resolution, or merge machine models"),
+    ):
+        if value > limit:
+            what = "machine classes x dispatch periods" if field == "fleet" else ("dispatch periods" if field == "horizon" else "entries")
+            raise SchemaError(field, f"{value:,} {what}, above the limit of {limit:,}", fix)
+
+
+def check_file_size(path: Path, limit: int, field: str) -> None:
+    """An input file is no larger than its documented limit (checked before it is read)."""
+    size = path.stat().st_size
+    if size > limit:
+        raise SeriesFileError(field, f"{path.name} is {size / 1e6:,.1f} MB, above the limit of {limit / 1e6:,.0f} MB", "split the file or shorten the series to the horizon")
+
+
+def check_yaml_expansion(node: yaml.Node, name: str) -> None:
+    """A YAML document does not expand, through its aliases, to more than MAX_YAML_NODES nodes."""
+    sizes: dict[int, int] = {}
+
+    def size(item: yaml.Node) -> int:
+        if id(item) in sizes:  # an alias: the subtree counts again each time it is used
+            return sizes[id(item)]
+        sizes[id(item)] = 1  # a recursive alias counts once while its subtree is being sized
+        if isinstance(item, yaml.MappingNode):
+            children = [child for pair in item.value for child in pair]
+        elif isinstance(item, yaml.SequenceNode):
+            children = item.value
+        else:
+            children = []
+        total = 1 + sum(size(child) for child in children)
+        if total > MAX_YAML_NODES:
+            raise SchemaError(
+                name,
+                f"the YAML expands to more than {MAX_YAML_NODES:,} values through its anchors and aliases",
+                "write the case out without chains of aliases",
+            )
+        sizes[id(item)] = total
+        return total
+
+    size(node)
+
+
 CASE_CHECKS = (
+    check_model_size,
     check_unique_names,
     check_difficulty_given_once,
     check_timezone_known,

@@ -57,8 +57,13 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise SchemaError(str(path), "case file not found", "check the path")
     if path.is_dir():
         raise SchemaError(str(path), "is a folder", "give the path of the case .yaml file inside it")
+    checks.check_file_size(path, checks.MAX_CASE_FILE_BYTES, path.name)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = _safe_yaml(path.read_text(encoding="utf-8"), path.name)
+    except yaml.constructor.ConstructorError as exc:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        raise SchemaError(path.name, f"a YAML tag the case cannot hold ({' '.join(str(exc.problem).split())})", "remove the !tag: a case holds plain values only", row=where) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
@@ -66,9 +71,29 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise SchemaError(path.name, f"not valid YAML: {problem}", "fix the YAML syntax there", row=where) from None
     except UnicodeDecodeError:
         raise SchemaError(path.name, "not a UTF-8 text file", "save the case as UTF-8 YAML") from None
+    except RecursionError:
+        raise SchemaError(path.name, "the YAML is nested too deeply to read", "flatten the nesting; a case is a few levels deep") from None
     if not isinstance(data, dict):
         raise SchemaError(path.name, "the case must be a mapping of sections", "start with `name:`, `horizon:`, ...")
     return data
+
+
+def _safe_yaml(text: str, name: str) -> Any:
+    """Parse YAML with the safe loader (no custom tags, no code), refusing alias bombs.
+
+    Anchors and aliases are allowed, but a document whose aliases expand to more than
+    ``MAX_YAML_NODES`` nodes is refused before any object is built: validating such an
+    expansion would take exponential time.
+    """
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        checks.check_yaml_expansion(node, name)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
 
 
 def parse_spec(data: dict[str, Any]) -> CaseSpec:

@@ -42,6 +42,7 @@ def read_csv_table(path: Path, field: str) -> pd.DataFrame:
     comma), but a row with more values than the header has is an error, so no value is ever
     dropped silently. Values are checked one by one afterwards, naming the line.
     """
+    checks.check_file_size(path, checks.MAX_SERIES_FILE_BYTES, field)
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle, skipinitialspace=True)
