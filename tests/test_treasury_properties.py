@@ -99,11 +99,15 @@ def treasury_cases(draw):
         daily = btc_price * np.cumprod(1.0 + np.array(steps))
         price_path = np.repeat(daily, 24)[:hours] * (1.0 + draw(finite(-0.02, 0.02)) * np.sin(np.arange(hours)))
 
+    btc = draw(st.one_of(st.just(0.0), finite(0.0, 500.0)))
+    cash = draw(st.one_of(st.just(0.0), finite(0.0, 5e6)))
+    # valid policies only: a floor within the BTC held, a covenant within the opening position
+    # at half the starting price (the price path moves at most 15% a day)
     treasury = {
-        "btc": draw(st.one_of(st.just(0.0), finite(0.0, 500.0))),
-        "cash_usd": draw(st.one_of(st.just(0.0), finite(0.0, 5e6))),
-        "min_cash_usd": draw(st.one_of(st.just(0.0), finite(0.0, 3e6))),
-        "min_btc": draw(st.one_of(st.just(0.0), finite(0.0, 50.0))),
+        "btc": btc,
+        "cash_usd": cash,
+        "min_cash_usd": draw(st.one_of(st.just(0.0), finite(0.0, 1.0))) * (cash + 0.5 * btc * btc_price),
+        "min_btc": draw(st.one_of(st.just(0.0), finite(0.0, 1.0))) * btc,
         "sale_cost_bps": draw(finite(0.0, 50.0)),
     }
     if draw(st.booleans()):
@@ -289,10 +293,12 @@ def test_large_shortfall_penalty_still_reconciles(shortfall):
         data["treasury"] = {"btc": 0.0, "cash_usd": 0.0}
         data["debt"] = [{"name": "loan", "date": "2026-01-01", "amount_usd": 2e7}]
     else:
-        # a 40 BTC floor with next to nothing held and no sale allowed: penalty 100 x $118,000 per BTC short
+        # 40 BTC held at a 40 BTC floor, no cash, $2M due: selling below the floor (penalty 100 x
+        # $118,000 per BTC) beats leaving the payment unpaid (1000 x the dollars)
         hours, data = 72, s19_case(10, 10.0, hours=72)
         data["network"]["btc_price_usd"] = 118_000.0
-        data["treasury"] = {"btc": 9e-8, "cash_usd": 0.0, "min_btc": 40.0, "no_sale_below_usd": 2e5}
+        data["treasury"] = {"btc": 40.0, "cash_usd": 0.0, "min_btc": 40.0}
+        data["debt"] = [{"name": "loan", "date": "2026-01-01", "amount_usd": 2e6}]
     case = case_with_spot(data, {"a": [30.0] * hours})
     model = build_model(case)
     results = extract_results(model, case, solve(model, case.spec.solver))
@@ -308,10 +314,11 @@ SPOT_EXCEPTIONS = {6: 78, 7: 100, 10: 107, 11: 3, 12: 65, 13: 18, 14: 56, 15: 57
 
 
 def test_btc_roll_forward_ties_within_solver_tolerance():
-    # 10 machines (integer counts), a 40 BTC floor far above the 1e-7 BTC held, no sale allowed
+    # 10 machines (integer counts), next to no BTC held at its floor, no sale allowed: the plan
+    # whose balances once drifted 1e-7 BTC from the flows
     data = s19_case(10, 10.0, hours=50)
     data["network"]["btc_price_usd"] = 118_000.0
-    data["treasury"] = {"btc": 1e-7, "cash_usd": 0.0, "min_btc": 40.0, "no_sale_below_usd": 2e5}
+    data["treasury"] = {"btc": 1e-7, "cash_usd": 0.0, "min_btc": 1e-7, "no_sale_below_usd": 2e5}
     case = case_with_spot(data, {"a": [float(SPOT_EXCEPTIONS.get(t, 30)) for t in range(50)]})
     model = build_model(case)
     table = extract_results(model, case, solve(model, case.spec.solver)).treasury

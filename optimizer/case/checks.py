@@ -349,6 +349,17 @@ def check_yaml_expansion(node: yaml.Node, name: str) -> None:
     size(node)
 
 
+def check_btc_floor_within_holdings(spec: CaseSpec) -> None:
+    """The board's BTC floor is not above the BTC held at the start (it would be breached from day one)."""
+    treasury = spec.treasury
+    if treasury is not None and treasury.min_btc > treasury.btc:
+        raise SchemaError(
+            "treasury.min_btc",
+            f"the floor of {treasury.min_btc:,.2f} BTC is above the {treasury.btc:,.2f} BTC held at the start",
+            "lower min_btc to at most treasury.btc, or correct the holdings",
+        )
+
+
 CASE_CHECKS = (
     check_model_size,
     check_unique_names,
@@ -364,6 +375,7 @@ CASE_CHECKS = (
     check_covenant_dates_in_horizon,
     check_four_cp_intervals,
     check_demand_response_terms,
+    check_btc_floor_within_holdings,
 )
 """Rules on the parsed case, in the order they run."""
 
@@ -527,3 +539,53 @@ def check_values_positive(values: np.ndarray, lines: np.ndarray, field: str) -> 
     bad = np.flatnonzero(values <= 0)
     if bad.size:
         raise SeriesError(field, f"value {values[bad[0]]:g} is not positive", "fix the value", row=csv_line(lines, bad[0]))
+
+
+# --- rules on the prepared case (values in the wrong unit, impossible policies) ------------
+
+MIN_PLAUSIBLE_BTC_PRICE_USD = 100.0
+"""Below this a BTC price was likely given in thousands of USD [USD/BTC]."""
+
+MAX_PLAUSIBLE_BTC_PRICE_USD = 10_000_000.0
+"""Above this a BTC price was likely given in cents [USD/BTC]."""
+
+
+def check_btc_price_plausible(prices: np.ndarray, field: str) -> None:
+    """BTC prices are in USD, not thousands of USD or cents."""
+    low, high = float(prices.min()), float(prices.max())
+    if low < MIN_PLAUSIBLE_BTC_PRICE_USD:
+        raise PlausibilityError(field, f"a BTC price of {low:,.4g} USD is implausible", f"give USD per BTC, not thousands (e.g. {low * 1000:,.0f})")
+    if high > MAX_PLAUSIBLE_BTC_PRICE_USD:
+        raise PlausibilityError(field, f"a BTC price of {high:,.0f} USD is implausible", f"give USD per BTC, not cents (e.g. {high / 100:,.0f})")
+
+
+def check_spot_price_in_usd_per_mwh(prices: np.ndarray, field: str) -> None:
+    """Power prices are in USD/MWh: a median above 0 but below $1/MWh means USD/kWh was given (0 is free power)."""
+    median = float(np.median(np.abs(prices)))
+    if 0.0 < median < 1.0:
+        raise PlausibilityError(
+            field,
+            f"the median power price is {median:,.4g} USD/MWh, below any real market",
+            f"give USD per MWh, not per kWh (e.g. {median * 1000:,.2f})",
+        )
+
+
+def check_covenant_reachable(spec: CaseSpec, btc_price: np.ndarray, btc_per_th: np.ndarray) -> None:
+    """The minimum cash is not above all the cash the plan could ever have.
+
+    The most is the opening cash, plus every BTC held and mined (the whole fleet at nameplate,
+    every period) sold at the horizon's highest BTC price, with no costs at all.
+    """
+    treasury = spec.treasury
+    if treasury is None or treasury.min_cash_usd == 0:
+        return
+    models = {m.name: m for m in spec.miner_models}
+    fleet_th = sum(entry.count * max([models[entry.model].hashrate_th] + [m.hashrate_th for m in models[entry.model].modes]) for entry in spec.fleet)
+    most = treasury.cash_usd + (treasury.btc + fleet_th * float(btc_per_th.sum())) * float(btc_price.max())
+    if treasury.min_cash_usd > most:
+        raise SchemaError(
+            "treasury.min_cash_usd",
+            f"the covenant of ${treasury.min_cash_usd:,.2f} is above the ${most:,.2f} the plan could ever hold "
+            "(all cash, and every BTC held and mined sold at the highest price)",
+            "check the covenant's unit and amount, or the treasury's balances",
+        )

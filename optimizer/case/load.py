@@ -128,6 +128,7 @@ def prepare_case(
     reader = _SeriesReader(case_dir, spec.horizon.timezone, grid, tables)
     net = spec.network
     btc_price = reader.values(net.btc_price_usd, "network.btc_price_usd", positive=True)
+    checks.check_btc_price_plausible(btc_price, "network.btc_price_usd")
     fees = reader.values(net.fees_btc_per_block, "network.fees_btc_per_block", nonnegative=True)
     heights = market.projected_block_height(net.block_height, grid.hours_since_start, net.blocks_per_day)
     if net.network_hashrate_ehs is not None:
@@ -153,6 +154,9 @@ def prepare_case(
         site.name: reader.values(site.power.spot_usd_per_mwh, f"sites[{i}].power.spot_usd_per_mwh")
         for i, site in enumerate(spec.sites)
     }
+    for i, site in enumerate(spec.sites):
+        checks.check_spot_price_in_usd_per_mwh(spot[site.name], f"sites[{i}].power.spot_usd_per_mwh")
+    checks.check_covenant_reachable(spec, btc_price, btc_per_th)
     demand_response = {
         (site.name, product.name): reader.values(product.price_usd_per_mw_hour, f"sites[{i}].power.demand_response[{j}].price_usd_per_mw_hour", nonnegative=True)
         for i, site in enumerate(spec.sites)
