@@ -197,7 +197,7 @@ def test_sheets_follow_the_schema(templates):
     assert rules["B2:B1000"].formula1 == "'MinerModels'!$A$2:$A$1000"
     assert rules["C2:C1000"].formula1 == "AND(ISNUMBER(C2),C2=INT(C2),C2>0)"  # count: whole, > 0
     rules = {str(dv.sqref): dv for dv in book["Network"].data_validations.dataValidation}
-    assert rules["B2"].formula1 == "OR(ISTEXT(B2),AND(ISNUMBER(B2),B2>0))"  # a number > 0 or a series
+    assert rules["B2"].formula1 == "OR(ISTEXT(B2),AND(ISNUMBER(B2),B2>0,B2<=1e+15))"  # a number in (0, 1e15] or a series
     assert rules["B8"].formula1 == "AND(ISNUMBER(B8),B8>=0,B8<1)"  # pool_fee in [0, 1)
     rules = {str(dv.sqref): dv for dv in book["DemandResponse"].data_validations.dataValidation}
     assert rules["C2:C1000"].formula1 == '"contract,hourly"'

@@ -50,6 +50,12 @@ MAX_SCENARIOS = 1_000
 """Most scenarios in one pack [-]."""
 
 
+def quoted(value, limit: int = 60) -> str:
+    """A value for a one-line message: its repr, cut short (an unclosed CSV quote can swallow a file)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'"
+
+
 def csv_line(lines: np.ndarray, position: int) -> str:
     """The file line of the data row at ``position``; ``lines`` holds each row's line number."""
     return f"line {int(lines[position])}"
@@ -361,10 +367,10 @@ def check_btc_floor_within_holdings(spec: CaseSpec) -> None:
 
 
 CASE_CHECKS = (
+    check_timezone_known,
     check_model_size,
     check_unique_names,
     check_difficulty_given_once,
-    check_timezone_known,
     check_horizon_order,
     check_horizon_whole_periods,
     check_fleet_references,
@@ -385,7 +391,11 @@ CASE_CHECKS = (
 
 def check_series_path_inside_case(path: Path, case_dir: Path, field: str) -> None:
     """A series file lies inside the case's folder (a case never reads files elsewhere)."""
-    if not path.resolve().is_relative_to(case_dir.resolve()):
+    try:
+        inside = path.resolve().is_relative_to(case_dir.resolve())
+    except (OSError, ValueError) as exc:
+        raise SeriesFileError(field, f"the file name cannot be used ({exc})", "give a plain file name relative to the case folder") from None
+    if not inside:
         raise SeriesFileError(
             field, f"{path} is outside the case folder {case_dir}", "copy the CSV into the case folder and refer to it by a relative path"
         )
@@ -393,7 +403,11 @@ def check_series_path_inside_case(path: Path, case_dir: Path, field: str) -> Non
 
 def check_series_file_exists(path: Path, field: str) -> None:
     """A series file exists and is a regular file."""
-    if not path.exists():
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as exc:
+        raise SeriesFileError(field, f"the file name cannot be used ({exc})", "give a plain file name relative to the case folder") from None
+    if not exists:
         raise SeriesFileError(field, f"file {path} not found", "check the file name, relative to the case file's folder")
     if not path.is_file():
         raise SeriesFileError(field, f"{path} is a directory, not a CSV file", "point `file` at a CSV file")
@@ -405,6 +419,9 @@ def check_series_header(frame: pd.DataFrame, column: str, field: str) -> None:
         raise SeriesFileError(
             field, f"first column is {frame.columns[0]!r}, not 'timestamp'", "name the first column `timestamp`"
         )
+    repeated = [name for name, n in Counter(frame.columns).items() if n > 1]
+    if repeated:
+        raise SeriesFileError(field, f"column {repeated[0]!r} appears more than once in the header", "give each column its own name")
     if column not in frame.columns[1:]:
         raise SeriesFileError(
             field, f"no column {column!r}", f"use one of {list(frame.columns[1:])} or correct `column`"
@@ -429,7 +446,7 @@ def check_timestamps_parse(raw: pd.Series, field: str) -> None:
     if bad.size:
         raise SeriesError(
             field,
-            f"timestamp {raw.iloc[bad[0]]!r} is missing or not ISO 8601",
+            f"timestamp {quoted(raw.iloc[bad[0]])} is missing or not ISO 8601",
             "write timestamps like 2023-07-01T00:00 or 2023-07-01T00:00-05:00",
             row=csv_line(raw.index, bad[0]),
         )
@@ -493,13 +510,17 @@ def check_timestamps_sorted(stamps: pd.DatetimeIndex, raw: pd.Series, field: str
         )
 
 
+MAX_SERIES_MAGNITUDE = 1e15
+"""Largest magnitude of a series value [its unit]: above it averaging overflows (no real price is near)."""
+
+
 def check_values_finite(values: pd.Series, field: str) -> None:
-    """Every value is a finite number (no blanks, text, NaN or inf)."""
+    """Every value is a finite number (no blanks, text, NaN or inf) of a sane magnitude."""
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    bad = np.flatnonzero(~np.isfinite(numbers))
+    bad = np.flatnonzero(~(np.abs(numbers) <= MAX_SERIES_MAGNITUDE))
     if bad.size:
         raise SeriesError(
-            field, f"value {values.iloc[bad[0]]!r} is missing or not a finite number", "fill in a number", row=csv_line(values.index, bad[0])
+            field, f"value {quoted(values.iloc[bad[0]])} is missing or not a finite number", "fill in a number", row=csv_line(values.index, bad[0])
         )
 
 
@@ -557,6 +578,12 @@ def check_btc_price_plausible(prices: np.ndarray, field: str) -> None:
         raise PlausibilityError(field, f"a BTC price of {low:,.4g} USD is implausible", f"give USD per BTC, not thousands (e.g. {low * 1000:,.0f})")
     if high > MAX_PLAUSIBLE_BTC_PRICE_USD:
         raise PlausibilityError(field, f"a BTC price of {high:,.0f} USD is implausible", f"give USD per BTC, not cents (e.g. {high / 100:,.0f})")
+
+
+def check_difficulty_at_least_one(difficulty: np.ndarray, field: str) -> None:
+    """Difficulty is at least 1, the protocol's minimum."""
+    if float(difficulty.min()) < 1.0:
+        raise PlausibilityError(field, f"difficulty {float(difficulty.min()):.3g} is below the protocol's minimum of 1", "give the network difficulty, e.g. 1.25e14")
 
 
 def check_spot_price_in_usd_per_mwh(prices: np.ndarray, field: str) -> None:

@@ -78,6 +78,22 @@ def read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """The safe loader, refusing a key given twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise SchemaError(
+                    str(key), "this key is given twice in the same section", "keep one of them",
+                    row=f"line {key_node.start_mark.line + 1}",
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _safe_yaml(text: str, name: str) -> Any:
     """Parse YAML with the safe loader (no custom tags, no code), refusing alias bombs.
 
@@ -85,7 +101,7 @@ def _safe_yaml(text: str, name: str) -> Any:
     ``MAX_YAML_NODES`` nodes is refused before any object is built: validating such an
     expansion would take exponential time.
     """
-    loader = yaml.SafeLoader(text)
+    loader = _UniqueKeyLoader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -139,6 +155,7 @@ def prepare_case(
         difficulty = reader.values(net.difficulty, "network.difficulty", positive=True)
     if not given:
         difficulty = market.projected_difficulty(difficulty[0], net.block_height, heights, net.difficulty_change_per_epoch)
+    checks.check_difficulty_at_least_one(difficulty, "network.network_hashrate_ehs" if net.network_hashrate_ehs is not None else "network.difficulty")
     subsidy = market.block_subsidy_btc(heights)
     btc_per_th = market.btc_per_th(difficulty, grid.hours * 3600.0, subsidy, fees, net.pool_fee)
     network = NetworkPath(

@@ -37,9 +37,12 @@ class SeriesRef(_Strict):
     column: str = Field(description="Name of the column that holds the values")
 
 
-PositiveOrSeries = Annotated[float, Field(gt=0, allow_inf_nan=False)] | SeriesRef
-NonNegativeOrSeries = Annotated[float, Field(ge=0, allow_inf_nan=False)] | SeriesRef
-AnyOrSeries = Annotated[float, Field(allow_inf_nan=False)] | SeriesRef
+MAX_AMOUNT = 1e15
+"""Largest magnitude of any number in a case [its unit]: above it sums overflow (no real amount is near)."""
+
+PositiveOrSeries = Annotated[float, Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False)] | SeriesRef
+NonNegativeOrSeries = Annotated[float, Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False)] | SeriesRef
+AnyOrSeries = Annotated[float, Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False)] | SeriesRef
 
 
 class Horizon(_Strict):
@@ -95,7 +98,7 @@ class Network(_Strict):
         default=0.0, description="Mean transaction fees per block [BTC/block]: a number or a series"
     )
     block_height: int = Field(
-        ge=0, description="Block height at the horizon start [-]: sets the subsidy and any halving inside the horizon"
+        ge=0, le=100_000_000, description="Block height at the horizon start [-]: sets the subsidy and any halving inside the horizon"
     )
     pool_fee: float = Field(
         default=0.0, ge=0.0, lt=1.0, allow_inf_nan=False, description="Pool fee as a fraction of mining revenue [-]"
@@ -103,6 +106,7 @@ class Network(_Strict):
     blocks_per_day: float = Field(
         default=144.0,
         gt=0,
+        le=10_000,
         allow_inf_nan=False,
         description="Block rate used to project the height (halvings, epochs) [blocks/day]",
     )
@@ -112,16 +116,16 @@ class MinerMode(_Strict):
     """An alternative operating point of a machine model (eco, overclock...)."""
 
     name: str = Field(min_length=1, description="Mode name, unique within the model; `stock` is the nameplate")
-    hashrate_th: float = Field(gt=0, allow_inf_nan=False, description="Hashrate per machine in this mode [TH/s]")
-    power_w: float = Field(gt=0, allow_inf_nan=False, description="Power per machine at the wall in this mode [W]")
+    hashrate_th: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Hashrate per machine in this mode [TH/s]")
+    power_w: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Power per machine at the wall in this mode [W]")
 
 
 class MinerModel(_Strict):
     """A machine model: nameplate (the `stock` mode) and optional other modes."""
 
     name: str = Field(min_length=1, description="Model name, unique in the case")
-    hashrate_th: float = Field(gt=0, allow_inf_nan=False, description="Nameplate hashrate per machine [TH/s]")
-    power_w: float = Field(gt=0, allow_inf_nan=False, description="Nameplate power per machine at the wall [W]")
+    hashrate_th: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Nameplate hashrate per machine [TH/s]")
+    power_w: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Nameplate power per machine at the wall [W]")
     modes: list[MinerMode] = Field(default_factory=list, description="Extra operating modes besides `stock`")
 
 
@@ -131,8 +135,8 @@ HOURS_OF_DAY = Annotated[int, Field(ge=0, le=23)]
 class FixedBlock(_Strict):
     """A take-or-pay block of energy at a fixed price; unused energy settles at spot."""
 
-    mw: float = Field(gt=0, allow_inf_nan=False, description="Block size, bought in every period it applies to [MW]")
-    price_usd_per_mwh: float = Field(allow_inf_nan=False, description="Block price [USD/MWh]")
+    mw: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Block size, bought in every period it applies to [MW]")
+    price_usd_per_mwh: float = Field(ge=-MAX_AMOUNT, le=MAX_AMOUNT, allow_inf_nan=False, description="Block price [USD/MWh]")
     hours: list[HOURS_OF_DAY] | None = Field(
         default=None, description="Local hours of the day (0-23) the block applies to, e.g. 7-22 for on-peak; none: all hours"
     )
@@ -141,7 +145,7 @@ class FixedBlock(_Strict):
 class FourCP(_Strict):
     """ERCOT-style 4CP transmission charge: the site's load in the system peak intervals x a rate."""
 
-    rate_usd_per_kw_year: float = Field(gt=0, allow_inf_nan=False, description="Transmission rate [USD/kW-year]")
+    rate_usd_per_kw_year: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Transmission rate [USD/kW-year]")
     intervals: list[dt.datetime] = Field(
         default_factory=list, description="Known peak intervals [local time]: each weighs 1/N in the average load"
     )
@@ -166,7 +170,7 @@ class DemandResponse(_Strict):
         description="`contract`: one MW figure committed for every obligation hour of the term (ERS); "
         "`hourly`: MW chosen period by period (RRS, ECRS, Non-Spin)"
     )
-    max_mw: float = Field(gt=0, allow_inf_nan=False, description="Most MW that may be committed [MW]")
+    max_mw: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Most MW that may be committed [MW]")
     price_usd_per_mw_hour: NonNegativeOrSeries = Field(
         description="Capacity payment per MW committed per hour [USD/MW-h]: a number or a series"
     )
@@ -182,7 +186,7 @@ class AntiCycling(_Strict):
     """Limits on switching machines on and off, so the plan does not flap around break-even."""
 
     switching_cost_usd_per_mw: float = Field(
-        default=0.0, ge=0, allow_inf_nan=False, description="Cost of each MW of machine load switched on or off [USD/MW]"
+        default=0.0, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Cost of each MW of machine load switched on or off [USD/MW]"
     )
     min_run_periods: int = Field(default=1, ge=1, description="A machine switched on stays on this many periods [periods]")
     min_off_periods: int = Field(default=1, ge=1, description="A machine switched off stays off this many periods [periods]")
@@ -195,9 +199,9 @@ class SitePower(_Strict):
         description="Spot (real-time) price at the site's node [USD/MWh]; a constant number is a flat retail rate"
     )
     settlement_point: str | None = Field(default=None, description="Name of the price node, e.g. LZ_WEST, shown in reports")
-    adder_usd_per_mwh: float = Field(default=0.0, allow_inf_nan=False, description="Adders on every MWh consumed [USD/MWh]")
+    adder_usd_per_mwh: float = Field(default=0.0, le=MAX_AMOUNT, ge=-MAX_AMOUNT, allow_inf_nan=False, description="Adders on every MWh consumed [USD/MWh]")
     delivery_usd_per_mwh: float = Field(
-        default=0.0, allow_inf_nan=False, description="Transmission and distribution charges on every MWh consumed [USD/MWh]"
+        default=0.0, le=MAX_AMOUNT, ge=-MAX_AMOUNT, allow_inf_nan=False, description="Transmission and distribution charges on every MWh consumed [USD/MWh]"
     )
     fixed_block: FixedBlock | list[FixedBlock] | None = Field(
         default=None, description="Take-or-pay fixed-price block(s): one mapping or a list"
@@ -226,7 +230,7 @@ class Site(_Strict):
     """A mining site behind one interconnect."""
 
     name: str = Field(min_length=1, description="Site name, unique in the case")
-    interconnect_mw: float = Field(gt=0, allow_inf_nan=False, description="Maximum site load incl. auxiliaries [MW]")
+    interconnect_mw: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Maximum site load incl. auxiliaries [MW]")
     aux_load_fraction: float = Field(
         default=0.0,
         ge=0.0,
@@ -248,9 +252,9 @@ class FleetEntry(_Strict):
 class Solver(_Strict):
     """Solver options (HiGHS)."""
 
-    time_limit_s: float = Field(default=120.0, gt=0, allow_inf_nan=False, description="Wall-clock limit [s]")
+    time_limit_s: float = Field(default=120.0, gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Wall-clock limit [s]")
     mip_gap: float = Field(default=1e-3, ge=0, lt=1, allow_inf_nan=False, description="Relative optimality gap [-]")
-    threads: int = Field(default=0, ge=0, description="Solver threads [-]; 0 lets HiGHS choose")
+    threads: int = Field(default=0, ge=0, le=256, description="Solver threads [-]; 0 lets HiGHS choose")
     integer_strategy: Literal["floor_and_repair", "integer"] = Field(
         default="floor_and_repair",
         description="Machine counts: `floor_and_repair` solves with continuous counts, floors them and "
@@ -266,20 +270,20 @@ class Solver(_Strict):
 class Treasury(_Strict):
     """BTC and cash held, and the policy limits on them, rolled forward day by day."""
 
-    btc: float = Field(ge=0, allow_inf_nan=False, description="BTC held at the horizon start [BTC]")
-    cash_usd: float = Field(ge=0, allow_inf_nan=False, description="Cash at the horizon start [USD]")
+    btc: float = Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="BTC held at the horizon start [BTC]")
+    cash_usd: float = Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Cash at the horizon start [USD]")
     min_cash_usd: float = Field(
-        default=0.0, ge=0, allow_inf_nan=False, description="Minimum-cash covenant, tested on closing cash [USD]"
+        default=0.0, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Minimum-cash covenant, tested on closing cash [USD]"
     )
-    min_btc: float = Field(default=0.0, ge=0, allow_inf_nan=False, description="BTC the board wants kept at every day's close [BTC]")
+    min_btc: float = Field(default=0.0, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="BTC the board wants kept at every day's close [BTC]")
     max_sale_btc_per_day: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="Most BTC the market can absorb in a day [BTC/day]; none: no limit"
+        default=None, gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Most BTC the market can absorb in a day [BTC/day]; none: no limit"
     )
     sale_cost_bps: float = Field(
         default=0.0, ge=0, lt=10_000, allow_inf_nan=False, description="Cost of selling, fees and slippage [basis points of proceeds]"
     )
     no_sale_below_usd: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="No BTC is sold on a day whose BTC price is below this [USD/BTC]"
+        default=None, gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="No BTC is sold on a day whose BTC price is below this [USD/BTC]"
     )
     covenant_dates: list[dt.date] | None = Field(
         default=None, description="Days on which the minimum-cash covenant is tested [local dates]; none: every day"
@@ -292,10 +296,10 @@ class DebtPayment(_Strict):
     name: str = Field(min_length=1, description="What the payment is, e.g. `converts coupon`")
     date: dt.date = Field(description="Due date [local date], inside the horizon")
     amount_usd: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False, description="Amount due [USD]; or give interest_usd and principal_usd"
+        default=None, gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Amount due [USD]; or give interest_usd and principal_usd"
     )
-    interest_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Interest part [USD]")
-    principal_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False, description="Principal part [USD]")
+    interest_usd: float | None = Field(default=None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Interest part [USD]")
+    principal_usd: float | None = Field(default=None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Principal part [USD]")
 
     @model_validator(mode="after")
     def _amount_given_once(self) -> "DebtPayment":
@@ -315,9 +319,9 @@ class DebtPayment(_Strict):
 class Opex(_Strict):
     """Operating costs other than energy, paid from cash pro rata day by day."""
 
-    fixed_usd_per_month: float = Field(default=0.0, ge=0, allow_inf_nan=False, description="Fixed costs: staff, rent, G&A [USD/month]")
+    fixed_usd_per_month: float = Field(default=0.0, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Fixed costs: staff, rent, G&A [USD/month]")
     maintenance_usd_per_machine_month: float = Field(
-        default=0.0, ge=0, allow_inf_nan=False, description="Maintenance per installed machine [USD/machine/month]"
+        default=0.0, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Maintenance per installed machine [USD/machine/month]"
     )
 
 

@@ -50,7 +50,10 @@ def read_csv_table(path: Path, field: str) -> pd.DataFrame:
             if not header:
                 raise SeriesFileError(field, f"{path.name} is empty", "write a header row `timestamp,<column>` and the series rows")
             lines, rows = [], []
+            first_line = reader.line_num + 1
             for row in reader:
+                # a row is named by the line it starts on (a quoted field may span lines)
+                starts, first_line = first_line, reader.line_num + 1
                 if not any(cell.strip() for cell in row):
                     continue
                 if len(row) > len(header):
@@ -59,10 +62,10 @@ def read_csv_table(path: Path, field: str) -> pd.DataFrame:
                             field,
                             f"{path.name} has {len(row)} values on this line but {len(header)} columns in its header",
                             "remove the extra values or name their column in the header",
-                            row=f"line {reader.line_num}",
+                            row=f"line {starts}",
                         )
                     row = row[: len(header)]
-                lines.append(reader.line_num)
+                lines.append(starts)
                 rows.append(row + [""] * (len(header) - len(row)))
     except (UnicodeDecodeError, csv.Error) as exc:
         raise SeriesFileError(field, f"{path.name} is not a readable UTF-8 CSV file ({exc})", "save it as UTF-8 CSV with a header row") from None
