@@ -73,10 +73,7 @@ def _parser() -> argparse.ArgumentParser:
 
     run = verbs.add_parser("run", help="solve a case and write summary.json, dispatch.csv, thresholds.csv and report.xlsx")
     run.add_argument("case", nargs="?", type=Path, help="case .yaml file or .xlsx workbook (default: the bundled West Texas Q3 2023 example)")
-    run.add_argument("--out", type=Path, default=Path("out"), help="output folder (default: ./out)")
-    run.add_argument("--overwrite", action="store_true", help="replace the output folder if it already holds output")
-    run.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
-    run.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+    _add_output_options(run, Path("out"))
     run.set_defaults(verb=cmd_run)
 
     validate = verbs.add_parser("validate", help="check a case and its time series without solving")
@@ -108,12 +105,9 @@ def _parser() -> argparse.ArgumentParser:
 
     pack = verbs.add_parser("pack", help="solve a BTC price x hashprice grid of a case and write a scenario-pack workbook")
     pack.add_argument("case", type=Path, help="the base case .yaml")
-    pack.add_argument("--out", type=Path, default=Path("pack"), help="output folder (default: ./pack)")
-    pack.add_argument("--overwrite", action="store_true", help="replace the output folder if it already holds output")
     pack.add_argument("--btc-price", default="0.8,1,1.2", help="BTC price multipliers (default 0.8,1,1.2)")
     pack.add_argument("--hashprice", default="0.8,1,1.2", help="hashprice multipliers (default 0.8,1,1.2)")
-    pack.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
-    pack.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+    _add_output_options(pack, Path("pack"))
     pack.set_defaults(verb=cmd_pack)
 
     four_cp = verbs.add_parser("four-cp", help="the monthly peak intervals (4CP) of a system-load series, as case YAML")
@@ -125,9 +119,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_output_options(verb: argparse.ArgumentParser, default_out: Path) -> None:
+    """The options of verbs that solve and write an output folder."""
+    verb.add_argument("--out", type=Path, default=default_out, help=f"output folder (default: ./{default_out})")
+    verb.add_argument("--overwrite", action="store_true", help="replace the output folder if it already holds output")
+    verb.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
+    verb.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+
+
+def _progress(args: argparse.Namespace):
+    """Progress lines to stderr, or nothing with --quiet."""
+    return (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Load, validate, build, solve, extract and write the outputs."""
-    say = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+    say = _progress(args)
     case_path = args.case or _bundled_example()
     check_output_free(args.out, args.overwrite)
     began = time.perf_counter()
@@ -208,7 +215,7 @@ def cmd_hashprice(args: argparse.Namespace) -> int:
 
 def cmd_pack(args: argparse.Namespace) -> int:
     """Solve every grid scenario (failures are recorded, not fatal) and write pack.json and pack.xlsx."""
-    say = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr, flush=True))
+    say = _progress(args)
     multipliers = {name: _multipliers(text, name) for name, text in (("--btc-price", args.btc_price), ("--hashprice", args.hashprice))}
     check_output_free(args.out, args.overwrite)
     count = len(multipliers["--btc-price"]) * len(multipliers["--hashprice"])
