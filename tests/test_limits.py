@@ -79,3 +79,17 @@ def test_a_pack_past_the_scenario_limit_is_refused(tmp_path, capsys):
     grid = ",".join(str(1 + i / 100) for i in range(40))
     assert main(["pack", "any.yaml", "--out", str(tmp_path / "pack"), "--btc-price", grid, "--hashprice", grid]) == 2
     assert "1,600 scenarios, above the limit of 1,000" in capsys.readouterr().err
+
+
+def test_a_workbook_reaching_far_to_the_right_is_refused_without_reading_it_wide(tmp_path):
+    # cells in column XFD made every row 16,384 cells long: 1,600 such rows took 421 MB
+    import openpyxl
+
+    assert main(["template", str(tmp_path / "case.xlsx")]) == 0
+    book = openpyxl.load_workbook(tmp_path / "case.xlsx")
+    for row in range(2, 12):
+        book["Debt"].cell(row=row, column=16384, value=1)
+    book.save(tmp_path / "wide.xlsx")
+    with pytest.raises(SchemaError, match="the sheet has cells out to column XFD") as info:
+        load_case(tmp_path / "wide.xlsx")
+    assert info.value.field == "Debt!XFD"

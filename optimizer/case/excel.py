@@ -429,20 +429,38 @@ def _read_grids(path: Path) -> dict[str, list[list[Any]]]:
         with closing(openpyxl.load_workbook(path, read_only=True, data_only=True)) as cached, closing(
             openpyxl.load_workbook(path, read_only=True, data_only=False)
         ) as written:
-            return {title: _grid(cached[title], written[title]) for title in cached.sheetnames}
+            return {title: _grid(title, cached[title], written[title]) for title in cached.sheetnames}
+    except CaseError:
+        raise
     except Exception as exc:  # a damaged file surfaces as zip, XML, key or value errors from deep in openpyxl
         detail = " ".join(str(exc).split()) or type(exc).__name__
         raise SchemaError(path.name, f"not a readable .xlsx workbook ({detail})", _SAVE_AS_XLSX) from None
 
 
-def _grid(values, formulas) -> list[list[Any]]:
-    # trust the cells, not the sheet's declared size (some writers get it wrong)
+MAX_WORKBOOK_COLUMNS = 200
+"""Widest sheet read [columns]: the case sheets have a few dozen. Rows are read only this wide,
+so a cell far to the right (column XFD) cannot make every row 16,384 cells long."""
+
+
+def _grid(title: str, values, formulas) -> list[list[Any]]:
+    declared = values.max_column  # the sheet's own <dimension>, when its writer gave one
+    if declared is not None and declared > MAX_WORKBOOK_COLUMNS:
+        raise SchemaError(
+            f"{title}!{get_column_letter(declared)}", f"the sheet has cells out to column {get_column_letter(declared)}",
+            f"delete the cells to the right of the table (it is read up to column {get_column_letter(MAX_WORKBOOK_COLUMNS)})",
+        )
+    # then trust the cells, not the declared size (some writers understate it)
     values.reset_dimensions()
     formulas.reset_dimensions()
-    return [
-        [_cell_value(value, formula) for value, formula in zip_longest(value_row, formula_row)]
-        for value_row, formula_row in zip_longest(values.iter_rows(), formulas.iter_rows(), fillvalue=())
-    ]
+    width = MAX_WORKBOOK_COLUMNS + 1
+    grid = []
+    for value_row, formula_row in zip_longest(values.iter_rows(max_col=width), formulas.iter_rows(max_col=width), fillvalue=()):
+        row = [_cell_value(value, formula) for value, formula in zip_longest(value_row, formula_row)]
+        if len(row) == width and not _blank(row[-1]):
+            cell = f"{title}!{get_column_letter(width)}{len(grid) + 1}"
+            raise SchemaError(cell, f"a value beyond column {get_column_letter(MAX_WORKBOOK_COLUMNS)}", "delete the cells to the right of the table")
+        grid.append(row[:MAX_WORKBOOK_COLUMNS])
+    return grid
 
 
 def _cell_value(value, formula) -> Any:
