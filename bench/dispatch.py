@@ -415,7 +415,7 @@ def measure(case_path: Path) -> dict[str, Any]:
     results, seconds["extract"] = _timed(extract_results, model, case, report)
     memory["extract"] = peak_rss_mb()
     with tempfile.TemporaryDirectory(prefix="hashplan-bench-report-") as out:
-        _, seconds["report"] = _timed(write_report, Path(out) / "report.xlsx", results, case.spec.horizon.timezone)
+        _, seconds["report"] = _timed(write_report, Path(out) / "report.xlsx", results, case)
     memory["report"] = peak_rss_mb()
     return {
         "periods": case.grid.n_periods,
