@@ -409,12 +409,7 @@ def _treasury_daily_pnl(model: pyo.ConcreteModel, case: Case, running: np.ndarra
     price_day = tb.btc_price_day_usd
     sold = np.array([tb.btc_sold[d].value for d in days])
     unfunded = np.array([tb.unfunded_usd[d].value for d in days])
-    unpaid = np.zeros(n_days)
-    for j, payment in enumerate(case.spec.debt):
-        unpaid[grid.days.index(payment.date)] += tb.unpaid_debt_usd[j].value
-    due = np.zeros(n_days)
-    for payment in case.spec.debt:
-        due[grid.days.index(payment.date)] += payment.total_usd
+    due, unpaid = _debt_by_day(model, case)
     covenant_short = np.zeros(n_days)
     for d in tb.TEST_DAYS:
         covenant_short[d] = tb.covenant_short_usd[d].value
@@ -439,6 +434,17 @@ def _treasury_daily_pnl(model: pyo.ConcreteModel, case: Case, running: np.ndarra
     }
 
 
+def _debt_by_day(model: pyo.ConcreteModel, case: Case) -> tuple[np.ndarray, np.ndarray]:
+    """Debt due and left unpaid on each treasury day [USD]."""
+    days = case.grid.days
+    due, unpaid = np.zeros(len(days)), np.zeros(len(days))
+    for j, payment in enumerate(case.spec.debt):
+        day = days.index(payment.date)
+        due[day] += payment.total_usd
+        unpaid[day] += model.treasury.unpaid_debt_usd[j].value
+    return due, unpaid
+
+
 def _treasury_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame, running: np.ndarray) -> pd.DataFrame:
     """The daily roll-forward; raises if BTC does not tie to the satoshi or cash to the cent."""
     grid = case.grid
@@ -450,9 +456,8 @@ def _treasury_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame
     energy = -np.array([pyo.value(model.power.cash_flow_usd[d]) for d in days])
     other = np.array([sum(pyo.value(flow[d]) for flow in flows if flow is not model.power.cash_flow_usd) for d in days])
     mined = np.bincount(grid.day_of_period, weights=(running * model.fleet.btc_per_machine).sum(axis=0), minlength=n_days)
-    debt = np.zeros(n_days)
-    for j, payment in enumerate(case.spec.debt):
-        debt[grid.days.index(payment.date)] += payment.total_usd - tb.unpaid_debt_usd[j].value
+    due, unpaid = _debt_by_day(model, case)
+    debt = due - unpaid
     sold = np.array([tb.btc_sold[d].value for d in days])
     unfunded = np.array([tb.unfunded_usd[d].value for d in days])
     proceeds = (1.0 - spec.sale_cost_bps / 1e4) * tb.btc_price_day_usd * sold
