@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pyomo.environ as pyo
 
-from models.fleet import add_fleet, add_switching
+from models.fleet import add_fleet, add_renewal, add_switching
+from models.hosting import add_hosting
 from models.objective import add_objective
 from models.power import add_demand_response, add_four_cp, add_power
 from models.time import add_time
@@ -17,6 +18,8 @@ def build_model(case: Case) -> pyo.ConcreteModel:
     model = pyo.ConcreteModel(name=case.name)
     add_time(model, case)
     add_fleet(model, case)
+    add_renewal(model, case)
+    add_hosting(model, case)
     add_power(model, case)
     add_four_cp(model, case)
     add_demand_response(model, case)

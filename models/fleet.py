@@ -8,7 +8,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from models.expr import linear
-from models.time import cash_flow_by_day
+from models.time import add_daily_lines, cash_flow_by_day, day_share_of_month
 from optimizer.case import Case
 
 
@@ -23,27 +23,31 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
 
     Variables
     ---------
-    running[k, t] in [0, N_k] : machines of class k running in period t [units], where N_k is
-        the count installed. Integer for classes of at most ``solver.integer_below_units``
-        machines or when ``solver.integer_strategy`` is ``integer``; otherwise continuous and
-        marked in the ``floor_and_repair`` suffix (the solver floors them and re-solves).
+    running[k, t] in [0, a_k N_k] : machines of class k running in period t [units], where N_k
+        is the count installed and a_k the model's availability; for a (site, model) with a
+        purchase or retirement option the bound is its capacity and the renewal block limits it.
+        Integer for classes of at most ``solver.integer_below_units`` machines (capacity) or
+        when ``solver.integer_strategy`` is ``integer``; otherwise continuous and marked in the
+        ``floor_and_repair`` suffix (the solver floors them and re-solves).
 
     Constraints
     -----------
-    machines_within_installed[g, t] : sum_{k in g} running[k, t] <= N_g
+    machines_within_installed[g, t] : sum_{k in g} running[k, t] <= a_g N_g
         (a machine runs in one mode at a time; single-mode classes use the variable bound).
 
     Data
     ----
     classes_at_site[s] : the classes k at site s; class_power_mw[k] = P_k / 1e6 [MW];
-    btc_per_machine[k, t] = H_k * b_t [BTC].
+    hashrate_per_machine_ths[k, t] = H_k (1 - r_k)^{e(t)} [TH/s], r_k the model's monthly
+    degradation and e(t) the months since the horizon start; btc_per_machine[k, t] =
+    hashrate_per_machine_ths[k, t] * b_t [BTC].
 
     Expressions
     -----------
     it_load_mw[s, t] = sum_{k at s} P_k / 1e6 * running[k, t]                       [MW]
-    hashrate_ths[s, t] = sum_{k at s} H_k * running[k, t]                           [TH/s]
-    btc_mined = sum_{k, t} H_k * b_t * running[k, t]                                [BTC]
-    mining_revenue_usd = sum_{k, t} H_k * b_t * p_t * running[k, t]                 [USD]
+    hashrate_ths[s, t] = sum_{k at s} H_k * running[k, t]  (nameplate)              [TH/s]
+    btc_mined = sum_{k, t} btc_per_machine[k, t] * running[k, t]                    [BTC]
+    mining_revenue_usd = sum_{k, t} btc_per_machine[k, t] * p_t * running[k, t]     [USD]
 
     with P_k the power [W] and H_k the hashrate [TH/s] of class k, b_t the expected BTC per
     TH/s in period t after pool fee [BTC/(TH/s)] and p_t the BTC price [USD/BTC].
@@ -55,11 +59,15 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     solver = case.spec.solver
     block.CLASSES = pyo.RangeSet(0, len(classes) - 1)
 
+    renewing = set(renewal_groups(case))
+    models = {m.name: m for m in case.spec.miner_models}
+    upper = [c.capacity if (c.site, c.model) in renewing else models[c.model].availability * c.installed for c in classes]
+
     def domain(_, k, t):
-        integer = solver.integer_strategy == "integer" or classes[k].installed <= solver.integer_below_units
+        integer = solver.integer_strategy == "integer" or classes[k].capacity <= solver.integer_below_units
         return pyo.NonNegativeIntegers if integer else pyo.NonNegativeReals
 
-    block.running = pyo.Var(block.CLASSES, periods, domain=domain, bounds=lambda _, k, t: (0, classes[k].installed))
+    block.running = pyo.Var(block.CLASSES, periods, domain=domain, bounds=lambda _, k, t: (0, upper[k]))
     block.floor_and_repair = pyo.Suffix(direction=pyo.Suffix.LOCAL)
     for var in block.running.values():
         if var.domain is pyo.NonNegativeReals:
@@ -68,13 +76,13 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     groups = defaultdict(list)
     for k, c in enumerate(classes):
         groups[(c.site, c.model)].append(k)
-    multi_mode = {g: ks for g, ks in groups.items() if len(ks) > 1}
+    multi_mode = {g: ks for g, ks in groups.items() if len(ks) > 1 and g not in renewing}
     block.GROUPS = pyo.Set(initialize=sorted(multi_mode), dimen=2)
 
     def machines_within_installed(b, site, machine_model, t):
         """A machine runs in at most one mode at a time."""
         ks = multi_mode[(site, machine_model)]
-        return linear(np.ones(len(ks)), [b.running[k, t] for k in ks]) <= classes[ks[0]].installed
+        return linear(np.ones(len(ks)), [b.running[k, t] for k in ks]) <= upper[ks[0]]
 
     block.machines_within_installed = pyo.Constraint(block.GROUPS, periods, rule=machines_within_installed)
 
@@ -95,9 +103,159 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
 
     n = case.grid.n_periods
     all_running = [block.running[k, t] for k in range(len(classes)) for t in range(n)]
-    block.btc_per_machine = np.outer(hashrate, case.network.btc_per_th)
+    months = case.grid.epoch_of_day[case.grid.day_of_period]
+    retained = np.array([1.0 - models[c.model].degradation_per_month for c in classes])[:, None] ** months[None, :]
+    block.hashrate_per_machine_ths = hashrate[:, None] * retained
+    block.btc_per_machine = block.hashrate_per_machine_ths * case.network.btc_per_th
     block.btc_mined = pyo.Expression(expr=linear(block.btc_per_machine.ravel(), all_running))
     block.mining_revenue_usd = pyo.Expression(expr=linear((block.btc_per_machine * case.network.btc_price_usd).ravel(), all_running))
+    return block
+
+
+def renewal_groups(case: Case) -> list[tuple[str, str]]:
+    """The (site, model) pairs whose installed count the plan decides: those with a purchase or retirement option."""
+    keys = [(p.site, p.model) for p in case.spec.purchases] + [(r.site, r.model) for r in case.spec.retirements]
+    return list(dict.fromkeys(keys))
+
+
+def purchase_price_usd(case: Case, purchase) -> float:
+    """Price of one machine of a purchase option [USD/unit]: its own, per TH/s, or the model's."""
+    model = next(m for m in case.spec.miner_models if m.name == purchase.model)
+    if purchase.price_usd is not None:
+        return purchase.price_usd
+    if purchase.price_usd_per_th is not None:
+        return purchase.price_usd_per_th * model.hashrate_th
+    return model.price_usd
+
+
+def order_arrival_days(case: Case, lead_time_days: int) -> dict[int, int]:
+    """Epoch e -> the treasury day on which something ordered on e's first day arrives, if inside the horizon."""
+    first = case.grid.epoch_first_day
+    return {e: int(first[e]) + lead_time_days for e in range(len(first)) if first[e] + lead_time_days < len(case.grid.days)}
+
+
+def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
+    """Installed fleet rolled forward day by day: machines bought and retired at month starts.
+
+    Sets
+    ----
+    GROUPS_R : g = (site, model) with a purchase or retirement option.
+    ORDERS : (p, e), purchase option p ordered on the first day of epoch e (month), for the
+        epochs whose machines arrive inside the horizon: on day delta_{p,e} = first day + L_p.
+    RETIREMENTS : (r, e), retirement option r on the first day of epoch e.
+    DAYS : d, the treasury days.
+
+    Variables
+    ---------
+    bought[p, e] in {0 .. M_p}, retired[r, e] in {0 .. R_r}  integer                    [units]
+    installed[g, d] >= 0  machines of g in service on day d                             [units]
+
+    Constraints
+    -----------
+    units_ordered_within_limit[p] : m_p <= sum_e bought[p, e] <= M_p  (m_p the units committed to)
+    retirements_within_limit[r] : sum_e retired[r, e] <= R_r  (when ``max_units`` is given)
+    installed_roll_forward[g, d] : installed[g, d] = installed[g, d-1]
+        + sum_{(p,e) of g, delta_{p,e} = d} bought[p, e] - sum_{(r,e) of g, first day of e = d} retired[r, e]
+        with installed[g, -1] = N_g, the count at the horizon start
+    machines_within_installed_fleet[g, t] : sum_{k in g} running[k, t] <= a_g installed[g, d(t)]
+        (a_g the model's availability)
+
+    Expressions (each also per day as ``<name>_by_day[d]``)
+    -----------
+    machine_capex_cost_usd = sum_{p,e} c_p bought[p, e], paid on the order or delivery day  [USD]
+    resale_proceeds_revenue_usd = sum_{r,e} v_g retired[r, e]                              [USD]
+    fleet_maintenance_cost_usd = sum_{g,d} m w_d installed[g, d]                            [USD]
+        m maintenance [USD/machine-month], w_d the day's share of its month
+    fleet_terminal_value_revenue_usd = sum_{g retirable} v_g installed[g, D]                [USD]
+        what retiring the machines on the last day would fetch, so that a plan does not sell
+        the fleet at the end only because held machines count for nothing
+    cash_flow_usd[d] = capex, resale and maintenance of day d (not the terminal value)   [USD]
+    """
+    groups = renewal_groups(case)
+    if not groups:
+        return None
+    block = pyo.Block(concrete=True)
+    model.renewal = block
+    spec, grid = case.spec, case.grid
+    fleet = model.fleet
+    days = model.time.DAYS
+    n_days = len(grid.days)
+    models = {m.name: m for m in spec.miner_models}
+    installed0 = {(e.site, e.model): e.count for e in spec.fleet}
+    first_day = grid.epoch_first_day
+
+    arrivals = [order_arrival_days(case, p.lead_time_days) for p in spec.purchases]
+    block.GROUPS_R = pyo.Set(initialize=groups, dimen=2, ordered=True)
+    block.ORDERS = pyo.Set(initialize=[(p, e) for p, arrive in enumerate(arrivals) for e in arrive], dimen=2, ordered=True)
+    block.RETIREMENTS = pyo.Set(initialize=[(r, e) for r in range(len(spec.retirements)) for e in range(len(first_day))], dimen=2, ordered=True)
+    block.bought = pyo.Var(block.ORDERS, domain=pyo.NonNegativeIntegers, bounds=lambda _, p, e: (0, spec.purchases[p].max_units))
+    retire_max = [r.max_units if r.max_units is not None else installed0.get((r.site, r.model), 0) + sum(
+        p.max_units for p in spec.purchases if (p.site, p.model) == (r.site, r.model)) for r in spec.retirements]
+    block.retired = pyo.Var(block.RETIREMENTS, domain=pyo.NonNegativeIntegers, bounds=lambda _, r, e: (0, retire_max[r]))
+    block.installed = pyo.Var(block.GROUPS_R, days, domain=pyo.NonNegativeReals)
+
+    block.units_ordered_within_limit = pyo.Constraint(
+        range(len(spec.purchases)),
+        rule=lambda b, p: (spec.purchases[p].min_units, sum(b.bought[p, e] for e in arrivals[p]), spec.purchases[p].max_units)
+        if arrivals[p] else pyo.Constraint.Skip,
+    )
+    block.retirements_within_limit = pyo.Constraint(
+        range(len(spec.retirements)),
+        rule=lambda b, r: sum(b.retired[r, e] for e in range(len(first_day))) <= spec.retirements[r].max_units
+        if spec.retirements[r].max_units is not None else pyo.Constraint.Skip,
+    )
+    changes = {g: [([], []) for _ in days] for g in groups}
+    for p, e in block.ORDERS:
+        purchase = spec.purchases[p]
+        changes[(purchase.site, purchase.model)][arrivals[p][e]][0].append(1.0)
+        changes[(purchase.site, purchase.model)][arrivals[p][e]][1].append(block.bought[p, e])
+    for r, e in block.RETIREMENTS:
+        retirement = spec.retirements[r]
+        changes[(retirement.site, retirement.model)][first_day[e]][0].append(-1.0)
+        changes[(retirement.site, retirement.model)][first_day[e]][1].append(block.retired[r, e])
+
+    def installed_roll_forward(b, site, machine_model, d):
+        """Machines in service = the day before + deliveries - retirements."""
+        coefs, variables = changes[(site, machine_model)][d]
+        opening = b.installed[site, machine_model, d - 1] if d else installed0.get((site, machine_model), 0)
+        return b.installed[site, machine_model, d] == opening + linear(coefs, variables)
+
+    block.installed_roll_forward = pyo.Constraint(block.GROUPS_R, days, rule=installed_roll_forward)
+
+    in_group = defaultdict(list)
+    for k, c in enumerate(case.machine_classes):
+        in_group[(c.site, c.model)].append(k)
+    day_of_period = grid.day_of_period
+
+    def machines_within_installed_fleet(b, site, machine_model, t):
+        """Machines run only while installed and available; a machine runs in one mode at a time."""
+        ks = in_group[(site, machine_model)]
+        availability = models[machine_model].availability
+        return linear(np.ones(len(ks)), [fleet.running[k, t] for k in ks]) <= availability * b.installed[site, machine_model, day_of_period[t]]
+
+    block.machines_within_installed_fleet = pyo.Constraint(block.GROUPS_R, model.time.PERIODS, rule=machines_within_installed_fleet)
+
+    capex = []
+    for p, e in block.ORDERS:
+        purchase = spec.purchases[p]
+        day = int(first_day[e]) if purchase.capex_paid == "order" else arrivals[p][e]
+        capex.append((day, purchase_price_usd(case, purchase), block.bought[p, e]))
+    resale = [(int(first_day[e]), models[spec.retirements[r].model].resale_usd or 0.0, block.retired[r, e]) for r, e in block.RETIREMENTS]
+    maintenance_usd = spec.opex.maintenance_usd_per_machine_month if spec.opex is not None else 0.0
+    share = day_share_of_month(case)
+    maintenance = [(d, maintenance_usd * share[d], block.installed[g, d]) for g in groups for d in days] if maintenance_usd else []
+    retirable = {(r.site, r.model) for r in spec.retirements}
+    terminal = [(n_days - 1, models[g[1]].resale_usd or 0.0, block.installed[g, n_days - 1]) for g in groups if g in retirable]
+    add_daily_lines(
+        block,
+        {
+            "machine_capex_cost_usd": capex,
+            "resale_proceeds_revenue_usd": resale,
+            "fleet_maintenance_cost_usd": maintenance,
+            "fleet_terminal_value_revenue_usd": terminal,
+        },
+        non_cash=("fleet_terminal_value_revenue_usd",),
+    )
     return block
 
 

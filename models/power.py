@@ -26,7 +26,8 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
 
     Constraints
     -----------
-    site_load_within_interconnect[s, t] : (1 + a_s) * it_load_mw[s, t] <= C_s
+    site_load_within_interconnect[s, t] : (1 + a_s) * it_load_mw[s, t] + X_{s,d(t)} <= C_s
+        with X_{s,d} the hosting block's ``converted_mw`` (0 at sites without AI/HPC halls)
 
     Data
     ----
@@ -52,8 +53,14 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
 
     site_spec = {s.name: s for s in sites}
 
+    hosting = model.component("hosting")
+    hosted = set(hosting.SITES_HPC) if hosting is not None else set()
+    day_of_period = model.time.day_of_period
+
     def site_load_within_interconnect(b, s, t):
-        """Machines plus auxiliaries stay within the interconnect."""
+        """Machines plus auxiliaries, and the MW converted to hosting, stay within the interconnect."""
+        if s in hosted:
+            return b.site_load_mw[s, t] + hosting.converted_mw[s, day_of_period[t]] <= site_spec[s].interconnect_mw
         return b.site_load_mw[s, t] <= site_spec[s].interconnect_mw
 
     block.site_load_mw = pyo.Expression(
@@ -144,7 +151,8 @@ def add_four_cp(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
 
     Expressions
     -----------
-    four_cp_cost_usd = sum_s r_s * 1000 * Y * sum_t w_{s,t} site_load_mw[s, t]      [USD]
+    four_cp_cost_usd = sum_s r_s * 1000 * Y * sum_t w_{s,t} (site_load_mw[s, t] + hpc_load_mw(s, t))  [USD]
+        (the tenant's load counts in the site's peak as the machines' does)
     cash_flow_usd[d] = -(H_d / H) four_cp_cost_usd  (paid pro rata over the horizon)  [USD]
     """
     sites = [s for s in case.spec.sites if s.power.four_cp is not None]
@@ -163,6 +171,11 @@ def add_four_cp(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
             for k in fleet.classes_at_site[site.name]:
                 coefs.append(usd_per_mw[t] * (1.0 + site.aux_load_fraction) * fleet.class_power_mw[k])
                 variables.append(fleet.running[k, t])
+        hosting = model.component("hosting")
+        for h, e in hosting.CONVERSIONS if hosting is not None else ():
+            if case.spec.hpc[h].site == site.name:
+                coefs.append(float(usd_per_mw @ hosting.hall_load_mw[h, e]))
+                variables.append(hosting.halls[h, e])
     block.four_cp_cost_usd = pyo.Expression(expr=linear(coefs, variables))
     hours_of_day = np.bincount(model.time.day_of_period, weights=hours, minlength=len(model.time.DAYS))
     block.cash_flow_usd = pyo.Expression(model.time.DAYS, rule=lambda b, d: -(hours_of_day[d] / hours.sum()) * b.four_cp_cost_usd)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import calendar
-
 import numpy as np
 import pyomo.environ as pyo
 
 from models.expr import linear
+from models.fleet import renewal_groups
+from models.time import day_share_of_month
 from optimizer.case import Case
 
 UNFUNDED_PENALTY_USD_PER_USD = 10_000.0
@@ -168,13 +168,16 @@ def terminal_mark_usd_per_btc(case: Case) -> float:
 
 
 def daily_opex_usd(case: Case) -> np.ndarray:
-    """Fixed and maintenance opex per day, pro rata to the horizon hours of the day in its month [USD]."""
+    """Fixed opex and the maintenance of machines no plan decision changes, per day [USD].
+
+    Pro rata to the horizon hours of the day in its month; the maintenance of a (site, model)
+    that may buy or retire machines is the renewal block's, on the machines installed each day.
+    """
     opex = case.spec.opex
     grid = case.grid
     if opex is None:
         return np.zeros(len(grid.days))
-    machines = sum(entry.count for entry in case.spec.fleet)
+    renewing = set(renewal_groups(case))
+    machines = sum(entry.count for entry in case.spec.fleet if (entry.site, entry.model) not in renewing)
     monthly = opex.fixed_usd_per_month + opex.maintenance_usd_per_machine_month * machines
-    hours_in_day = np.bincount(grid.day_of_period, weights=grid.hours, minlength=len(grid.days))
-    month_hours = np.array([24.0 * calendar.monthrange(day.year, day.month)[1] for day in grid.days])
-    return monthly * hours_in_day / month_hours
+    return monthly * day_share_of_month(case)

@@ -10,6 +10,7 @@ import pandas as pd
 import pyomo.environ as pyo
 
 from models.objective import pnl_terms
+from models.fleet import order_arrival_days, purchase_price_usd
 from models.power import fixed_block_schedule
 from models.treasury import (
     COVENANT_PENALTY_USD_PER_USD,
@@ -68,6 +69,15 @@ class Results:
         The objective's named revenue and cost Expressions; they sum to the objective.
     pnl_monthly : pandas.DataFrame
         The same lines by month (columns), each row summing to its line in ``pnl``.
+    fleet_plan : pandas.DataFrame
+        Per site, machine model and month: machines installed, ordered, delivered, retired,
+        capex paid and resale received.
+    hpc_plan : pandas.DataFrame or None
+        Per site and month: halls ordered, MW converted and leased, commissioning dates,
+        hosting revenue, capex and the tenant's energy (with an ``hpc`` section).
+    interconnect : pandas.DataFrame
+        Per month, for each site and all sites: mean MW drawn by each machine model, MW
+        converted to hosting and MW unused; the interconnect chart's data.
     treasury : pandas.DataFrame or None
         Daily BTC and cash roll-forward (with a treasury section).
     covenants : pandas.DataFrame or None
@@ -85,6 +95,9 @@ class Results:
     daily: pd.DataFrame
     pnl: pd.DataFrame
     pnl_monthly: pd.DataFrame
+    fleet_plan: pd.DataFrame
+    hpc_plan: pd.DataFrame | None
+    interconnect: pd.DataFrame
     treasury: pd.DataFrame | None
     covenants: pd.DataFrame | None
     solve: SolveReport
@@ -102,11 +115,12 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
     grid = case.grid
     classes = case.machine_classes
     running = np.array([[model.fleet.running[k, t].value for t in range(grid.n_periods)] for k in range(len(classes))])
-    dispatch = _dispatch_table(case, running)
+    dispatch = _dispatch_table(model, case, running)
+    installed = _installed_by_period(model, case)
     pnl = _pnl_table(model)
     _reconcile("P&L lines vs objective", pnl["usd"].sum(), report.objective_usd)
     pnl_monthly = _monthly_pnl(model, case, running, pnl)
-    sites = _site_table(case, dispatch, model, report)
+    sites = _site_table(case, dispatch, model, report, installed)
     energy_cost_usd = -pnl.loc[pnl["line"].str.startswith("power."), "usd"].sum()
     _reconcile("site energy costs vs power P&L", sites["energy_cost_usd"].sum(), energy_cost_usd)
     _reconcile("site 4CP charges vs 4CP P&L", sites["four_cp_charge_usd"].sum(), -_line(pnl, "four_cp.four_cp_cost_usd"))
@@ -114,6 +128,11 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
     _reconcile("dispatch revenue vs fleet P&L", dispatch["mining_revenue_usd"].sum(), mining_revenue_usd)
     btc_mined = float(dispatch["btc_expected"].sum())
     energy_mwh = float(sites["energy_mwh"].sum())
+    fleet_plan = _fleet_plan(model, case, installed)
+    _reconcile("fleet plan capex vs renewal P&L", fleet_plan["capex_usd"].sum(), -_line(pnl, "renewal.machine_capex_cost_usd"))
+    hpc_plan = _hpc_plan(model, case)
+    if hpc_plan is not None:
+        _reconcile("HPC plan revenue vs hosting P&L", hpc_plan["hosting_revenue_usd"].sum(), _line(pnl, "hosting.hosting_revenue_usd"))
     kpis = {
         "case": case.name,
         "status": report.status,
@@ -135,6 +154,12 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         "four_cp_avoided_usd": float(sites["four_cp_avoided_usd"].sum()),
         "demand_response_revenue_usd": _line(pnl, "demand_response.demand_response_revenue_usd"),
         "switching_cost_usd": -_line(pnl, "switching.switching_cost_usd"),
+        "capex_usd": -_line(pnl, "renewal.machine_capex_cost_usd") - _line(pnl, "hosting.hpc_capex_cost_usd") + 0.0,
+        "hosting_revenue_usd": _line(pnl, "hosting.hosting_revenue_usd"),
+        "machines_bought": int(fleet_plan["ordered"].sum()),
+        "machines_retired": int(fleet_plan["retired"].sum()),
+        "hpc_mw_converted": 0.0 if hpc_plan is None else float(hpc_plan["mw_ordered"].sum()),
+        "resale_proceeds_usd": _line(pnl, "renewal.resale_proceeds_revenue_usd"),
         "shortfalls": [],
     }
     treasury = covenants = None
@@ -146,30 +171,33 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         kpis["shortfalls"] = shortfalls
         if shortfalls:
             kpis["status"] = f"{report.status}_with_shortfalls"
-    breakeven = _breakeven_table(case, running)
+    breakeven = _breakeven_table(case, running, installed)
     return Results(
         kpis=kpis,
         dispatch=dispatch,
         sites=sites,
         breakeven=breakeven,
         thresholds=_thresholds_table(breakeven),
-        curtailment=_curtailment_table(model, case, dispatch),
-        daily=_daily_table(case, dispatch),
+        curtailment=_curtailment_table(model, case, dispatch, installed),
+        daily=_daily_table(model, case, dispatch, installed),
         pnl=pnl,
         pnl_monthly=pnl_monthly,
+        fleet_plan=fleet_plan,
+        hpc_plan=hpc_plan,
+        interconnect=_interconnect_table(model, case, dispatch),
         treasury=treasury,
         covenants=covenants,
         solve=report,
     )
 
 
-def _dispatch_table(case: Case, running: np.ndarray) -> pd.DataFrame:
+def _dispatch_table(model: pyo.ConcreteModel, case: Case, running: np.ndarray) -> pd.DataFrame:
     grid, net = case.grid, case.network
     classes = case.machine_classes
     n = grid.n_periods
-    hashrate = np.array([c.hashrate_th for c in classes])[:, None]
+    hashrate = model.fleet.hashrate_per_machine_ths
     power_mw = np.array([c.power_w / 1e6 for c in classes])[:, None]
-    btc = running * hashrate * net.btc_per_th
+    btc = running * model.fleet.btc_per_machine
     return pd.DataFrame(
         {
             "period_start": np.tile(grid.start_local, len(classes)),
@@ -186,7 +214,7 @@ def _dispatch_table(case: Case, running: np.ndarray) -> pd.DataFrame:
     )
 
 
-def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, report: SolveReport) -> pd.DataFrame:
+def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, report: SolveReport, installed: np.ndarray) -> pd.DataFrame:
     """Per site: energy and its cost recomputed from the dispatch, curtailment, uptime, interconnect value."""
     hours = case.grid.hours
     n = case.grid.n_periods
@@ -199,25 +227,26 @@ def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, re
         spot = case.spot_usd_per_mwh[site.name]
         block_mw, block_cost = fixed_block_schedule(case, site.name)
         energy_cost = float(spot @ ((load_mw - block_mw) * hours) + site.power.per_mwh_charges_usd * load_mw @ hours + block_cost.sum())
-        nameplate_mw = _nameplate_mw(case, site)
-        installed = sum(e.count for e in case.spec.fleet if e.site == site.name)
+        nameplate_mw = _nameplate_mw(case, installed, site)
+        capacity_mw = _mining_capacity_mw(model, case, installed, site)
+        groups = _group_rows(case, site.name)
         energy_mwh = float(load_mw @ hours)
         interconnect = model.power.site_load_within_interconnect
         duals = [report.duals.get(interconnect[site.name, t]) for t in range(n)]
-        four_cp = _four_cp_figures(model, site, load_mw, min(nameplate_mw, site.interconnect_mw))
+        four_cp = _four_cp_figures(model, site, load_mw, capacity_mw)
         rows.append(
             {
                 "site": site.name,
                 "interconnect_mw": site.interconnect_mw,
-                "nameplate_load_mw": nameplate_mw,
-                "machines_installed": installed,
+                "nameplate_load_mw": float(nameplate_mw.max()) if n else 0.0,
+                "machines_installed": int(sum(e.count for e in case.spec.fleet if e.site == site.name)),
                 "peak_load_mw": float(load_mw.max()) if n else 0.0,
                 "energy_mwh": energy_mwh,
                 "energy_cost_usd": energy_cost,
                 "average_price_paid_usd_per_mwh": energy_cost / energy_mwh if energy_mwh > 0 else math.nan,
-                "curtailed_mwh": float(_curtailment_mw(case, site, load_mw) @ hours),
+                "curtailed_mwh": float(_curtailment_mw(capacity_mw, load_mw) @ hours),
                 "machine_hours_run": float(at_site["machines_running"].to_numpy() @ at_site["period_hours"].to_numpy()),
-                "machine_hours_installed": float(installed * hours.sum()),
+                "machine_hours_installed": float(installed[groups].sum(axis=0) @ hours),
                 "btc_expected": float(at_site["btc_expected"].sum()),
                 "mining_revenue_usd": float(at_site["mining_revenue_usd"].sum()),
                 "interconnect_value_usd_per_mw": math.nan if None in duals else float(sum(duals)),
@@ -239,7 +268,7 @@ def _four_cp_figures(model: pyo.ConcreteModel, site, load_mw: np.ndarray, flat_o
     return float(usd_per_mw @ load_mw), float(usd_per_mw @ (flat_out_mw - load_mw))
 
 
-def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
+def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame, installed: np.ndarray) -> pd.DataFrame:
     """Per site and month: MWh curtailed below what the fleet could draw, split by why.
 
     Curtailment in a 4CP interval counts as 4CP, in a deployment period as demand response,
@@ -255,7 +284,7 @@ def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFr
     for site in case.spec.sites:
         at_site = dispatch[dispatch["site"] == site.name]
         load_mw = (1.0 + site.aux_load_fraction) * at_site["it_load_mw"].to_numpy().reshape(-1, n).sum(axis=0)
-        curtailed = _curtailment_mw(case, site, load_mw) * hours
+        curtailed = _curtailment_mw(_mining_capacity_mw(model, case, installed, site), load_mw) * hours
         largest_machine_mw = (1.0 + site.aux_load_fraction) * max((c.power_w / 1e6 for c in case.machine_classes if c.site == site.name), default=0.0)
         at_four_cp = four_cp is not None and site.name in four_cp.weights
         in_four_cp = four_cp.weights[site.name] > 0 if at_four_cp else np.zeros(n, dtype=bool)
@@ -284,7 +313,7 @@ def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFr
     return table[["site"] + [c for c in table.columns if c != "site"]]
 
 
-def _daily_table(case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
+def _daily_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame, installed: np.ndarray) -> pd.DataFrame:
     """Mean site MW by machine model and curtailed, and mean spot price per site, for each local day."""
     grid = case.grid
     n, day_of_period, hours = grid.n_periods, grid.day_of_period, grid.hours
@@ -296,11 +325,12 @@ def _daily_table(case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
     table = {"date": grid.days}
     sites = {s.name: s for s in case.spec.sites}
     site_mw = dispatch["it_load_mw"].to_numpy() * dispatch["site"].map(lambda s: 1.0 + sites[s].aux_load_fraction).to_numpy()
-    for model in dict.fromkeys(dispatch["model"]):
-        rows = (dispatch["model"] == model).to_numpy()
-        table[f"{model} [MW]"] = daily_mean(site_mw[rows].reshape(-1, n).sum(axis=0))
+    for machine_model in dict.fromkeys(dispatch["model"]):
+        rows = (dispatch["model"] == machine_model).to_numpy()
+        table[f"{machine_model} [MW]"] = daily_mean(site_mw[rows].reshape(-1, n).sum(axis=0))
     curtailed = sum(
-        _curtailment_mw(case, site, site_mw[(dispatch["site"] == site.name).to_numpy()].reshape(-1, n).sum(axis=0)) for site in case.spec.sites
+        _curtailment_mw(_mining_capacity_mw(model, case, installed, site), site_mw[(dispatch["site"] == site.name).to_numpy()].reshape(-1, n).sum(axis=0))
+        for site in case.spec.sites
     )
     table["curtailed [MW]"] = daily_mean(curtailed)
     for site in case.spec.sites:
@@ -308,15 +338,57 @@ def _daily_table(case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(table)
 
 
-def _nameplate_mw(case: Case, site) -> float:
-    """Site load with the whole fleet at nameplate, auxiliaries included [MW]."""
+def _installed_by_period(model: pyo.ConcreteModel, case: Case) -> np.ndarray:
+    """Machines of each class's (site, model) installed in each period [units], classes x periods."""
+    grid = case.grid
+    renewal = model.component("renewal")
+    rows = []
+    for c in case.machine_classes:
+        if renewal is not None and (c.site, c.model) in renewal.GROUPS_R:
+            per_day = np.array([renewal.installed[c.site, c.model, d].value for d in range(len(grid.days))])
+            rows.append(per_day[grid.day_of_period])
+        else:
+            rows.append(np.full(grid.n_periods, float(c.installed)))
+    return np.array(rows).reshape(len(case.machine_classes), grid.n_periods)
+
+
+def _group_rows(case: Case, site: str) -> list[int]:
+    """One class row per machine model at ``site`` (a model's modes share its machines)."""
+    first = {}
+    for k, c in enumerate(case.machine_classes):
+        if c.site == site:
+            first.setdefault(c.model, k)
+    return list(first.values())
+
+
+def _nameplate_mw(case: Case, installed: np.ndarray, site, available: bool = False) -> np.ndarray:
+    """Site load with every installed machine (or, if ``available``, every one expected able to
+    hash) at nameplate, auxiliaries included, per period [MW]."""
     models = {m.name: m for m in case.spec.miner_models}
-    return (1.0 + site.aux_load_fraction) * sum(e.count * models[e.model].power_w / 1e6 for e in case.spec.fleet if e.site == site.name)
+    rows = _group_rows(case, site.name)
+    share = [models[case.machine_classes[k].model].availability if available else 1.0 for k in rows]
+    power_mw = np.array([s * models[case.machine_classes[k].model].power_w / 1e6 for s, k in zip(share, rows)])
+    return (1.0 + site.aux_load_fraction) * (power_mw @ installed[rows]) if rows else np.zeros(case.grid.n_periods)
 
 
-def _curtailment_mw(case: Case, site, load_mw: np.ndarray) -> np.ndarray:
-    """MW the site could have drawn (nameplate within the interconnect) but did not, per period."""
-    return np.clip(min(_nameplate_mw(case, site), site.interconnect_mw) - load_mw, 0.0, None)
+def _mining_capacity_mw(model: pyo.ConcreteModel, case: Case, installed: np.ndarray, site) -> np.ndarray:
+    """MW the site's mining could draw per period: available machines at nameplate, within the
+    interconnect left after the halls converted to hosting [MW]."""
+    converted = _converted_mw(model, case, site.name)[case.grid.day_of_period]
+    return np.minimum(_nameplate_mw(case, installed, site, available=True), site.interconnect_mw - converted)
+
+
+def _converted_mw(model: pyo.ConcreteModel, case: Case, site: str) -> np.ndarray:
+    """Interconnect MW converted to hosting at ``site`` on each treasury day [MW]."""
+    hosting = model.component("hosting")
+    if hosting is None or site not in hosting.SITES_HPC:
+        return np.zeros(len(case.grid.days))
+    return np.array([pyo.value(hosting.converted_mw[site, d]) for d in range(len(case.grid.days))])
+
+
+def _curtailment_mw(capacity_mw: np.ndarray, load_mw: np.ndarray) -> np.ndarray:
+    """MW the site could have drawn but did not, per period."""
+    return np.clip(capacity_mw - load_mw, 0.0, None)
 
 
 def _thresholds_table(breakeven: pd.DataFrame) -> pd.DataFrame:
@@ -326,7 +398,7 @@ def _thresholds_table(breakeven: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _breakeven_table(case: Case, running: np.ndarray) -> pd.DataFrame:
+def _breakeven_table(case: Case, running: np.ndarray, installed: np.ndarray) -> pd.DataFrame:
     """Per class: break-even power prices at the horizon's mean hashprice, and how often it ran."""
     hours = case.grid.hours
     hashprice = float(case.network.hashprice_usd_per_ph_day @ hours / hours.sum())
@@ -348,10 +420,120 @@ def _breakeven_table(case: Case, running: np.ndarray) -> pd.DataFrame:
                 "breakeven_power_usd_per_mwh": float(market.breakeven_power_price_usd_per_mwh(hashprice, efficiency)),
                 "breakeven_spot_usd_per_mwh": spot_breakeven,
                 "hours_spot_above_breakeven": float(hours[case.spot_usd_per_mwh[c.site] > spot_breakeven].sum()),
-                "run_fraction": float(running[k] @ hours / (c.installed * hours.sum())),
+                "run_fraction": _ratio(float(running[k] @ hours), float(installed[k] @ hours)),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _month(day) -> str:
+    return f"{day.year}-{day.month:02d}"
+
+
+def _fleet_plan(model: pyo.ConcreteModel, case: Case, installed: np.ndarray) -> pd.DataFrame:
+    """Per site, model and month: installed at the start and end, ordered, delivered, retired, capex and resale."""
+    grid, spec = case.grid, case.spec
+    months = [_month(day) for day in grid.days]
+    first_period = np.searchsorted(grid.day_of_period, np.arange(len(grid.days)))
+    keys = list(dict.fromkeys((c.site, c.model) for c in case.machine_classes))
+    rows = {k: c for c, k in reversed(list(enumerate((c.site, c.model) for c in case.machine_classes)))}
+    flows = {key: {name: np.zeros(len(grid.days)) for name in ("ordered", "delivered", "retired", "capex_usd", "resale_usd")} for key in keys}
+    renewal = model.component("renewal")
+    if renewal is not None:
+        models = {m.name: m for m in spec.miner_models}
+        first_day = grid.epoch_first_day
+        for (p, e), var in renewal.bought.items():
+            purchase = spec.purchases[p]
+            flow = flows[(purchase.site, purchase.model)]
+            arrive = order_arrival_days(case, purchase.lead_time_days)[e]
+            flow["ordered"][first_day[e]] += var.value
+            flow["delivered"][arrive] += var.value
+            flow["capex_usd"][first_day[e] if purchase.capex_paid == "order" else arrive] += var.value * purchase_price_usd(case, purchase)
+        for (r, e), var in renewal.retired.items():
+            retirement = spec.retirements[r]
+            flow = flows[(retirement.site, retirement.model)]
+            flow["retired"][first_day[e]] += var.value
+            flow["resale_usd"][first_day[e]] += var.value * (models[retirement.model].resale_usd or 0.0)
+    frames = []
+    for site, machine_model in keys:
+        per_day = installed[rows[(site, machine_model)]][first_period]
+        frame = pd.DataFrame({"month": months, **flows[(site, machine_model)]}).groupby("month", sort=True).sum()
+        by_month = pd.Series(per_day, index=months).groupby(level=0, sort=True)
+        frame.insert(0, "installed_start", by_month.first())
+        frame["installed_end"] = by_month.last()
+        frames.append(frame.reset_index().assign(site=site, model=machine_model))
+    table = pd.concat(frames, ignore_index=True)
+    return table[["site", "model", "month", "installed_start", "ordered", "delivered", "retired", "installed_end", "capex_usd", "resale_usd"]]
+
+
+def _hpc_plan(model: pyo.ConcreteModel, case: Case) -> pd.DataFrame | None:
+    """Per site and month: halls ordered and commissioned, MW converted and leased, the cash they move."""
+    hosting = model.component("hosting")
+    if hosting is None:
+        return None
+    grid, offers = case.grid, case.spec.hpc
+    months = [_month(day) for day in grid.days]
+    n_days = len(grid.days)
+    frames = []
+    for site in hosting.SITES_HPC:
+        ordered_mw, leased_mw = np.zeros(n_days), np.zeros(n_days)
+        commissioned = [[] for _ in range(n_days)]
+        tenant_mwh = np.zeros(n_days)
+        for (h, e), var in hosting.halls.items():
+            if offers[h].site != site or not var.value:
+                continue
+            ordered_mw[grid.epoch_first_day[e]] += offers[h].block_mw * var.value
+            leased_mw += offers[h].block_mw * var.value * hosting.hall_leased_share[h, e]
+            tenant_mwh += np.bincount(grid.day_of_period, weights=hosting.hall_load_mw[h, e] * var.value * grid.hours, minlength=n_days)
+            start = int(np.argmax(hosting.hall_leased_share[h, e] > 0)) if hosting.hall_leased_share[h, e].any() else None
+            if start is not None:
+                commissioned[start].append(f"{grid.days[start]}: {offers[h].block_mw * var.value:g} MW")
+        lines = {
+            name: np.array([pyo.value(hosting.component(f"{name}_by_day")[d]) for d in range(n_days)])
+            for name in ("hosting_revenue_usd", "hpc_capex_cost_usd", "hpc_energy_cost_usd")
+        }
+        frame = pd.DataFrame(
+            {
+                "month": months,
+                "mw_ordered": ordered_mw,
+                "capex_usd": lines["hpc_capex_cost_usd"],
+                "mean_mw_leased": leased_mw / np.bincount(grid.epoch_of_day)[grid.epoch_of_day],
+                "tenant_load_mwh": tenant_mwh,
+                "hosting_revenue_usd": lines["hosting_revenue_usd"],
+                "tenant_energy_cost_usd": lines["hpc_energy_cost_usd"],
+            }
+        ).groupby("month", sort=True).sum()
+        converted = pd.Series(_converted_mw(model, case, site), index=months).groupby(level=0, sort=True).last()
+        frame.insert(2, "mw_converted_end", converted)
+        frame.insert(3, "commissioned", pd.Series(["; ".join(c) for c in commissioned], index=months).groupby(level=0, sort=True).agg(
+            lambda texts: "; ".join(t for t in texts if t)))
+        frames.append(frame.reset_index().assign(site=site))
+    table = pd.concat(frames, ignore_index=True)
+    return table[["site"] + [c for c in table.columns if c != "site"]]
+
+
+def _interconnect_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
+    """Per month, per site and for all sites: mean MW by machine model (auxiliaries included), converted to hosting, and unused."""
+    grid = case.grid
+    n, hours = grid.n_periods, grid.hours
+    months = np.array([_month(t) for t in grid.start_local])
+    machine_models = list(dict.fromkeys(dispatch["model"]))
+    frames = []
+    for site in case.spec.sites:
+        at_site = dispatch[dispatch["site"] == site.name]
+        columns = {}
+        for machine_model in machine_models:
+            rows = (at_site["model"] == machine_model).to_numpy()
+            columns[f"{machine_model} [MW]"] = (1.0 + site.aux_load_fraction) * at_site["it_load_mw"].to_numpy()[rows].reshape(-1, n).sum(axis=0)
+        columns["HPC [MW]"] = _converted_mw(model, case, site.name)[grid.day_of_period]
+        columns["unused [MW]"] = site.interconnect_mw - sum(columns.values())
+        weighted = pd.DataFrame({name: mw * hours for name, mw in columns.items()}).groupby(months, sort=True).sum()
+        frame = weighted.div(pd.Series(hours).groupby(months, sort=True).sum(), axis=0)
+        frames.append(frame.rename_axis("month").reset_index().assign(site=site.name))
+    table = pd.concat(frames, ignore_index=True)
+    everything = table.drop(columns="site").groupby("month", sort=True).sum().reset_index().assign(site="all sites")
+    table = pd.concat([table, everything], ignore_index=True)
+    return table[["site", "month"] + [c for c in table.columns if c not in ("site", "month")]]
 
 
 def _pnl_table(model: pyo.ConcreteModel) -> pd.DataFrame:
@@ -377,13 +559,18 @@ def _monthly_pnl(model: pyo.ConcreteModel, case: Case, running: np.ndarray, pnl:
     }
     if case.spec.treasury is not None:
         lines.update(_treasury_daily_pnl(model, case, running))
-    # a block with one P&L line and a daily cash flow (4CP, demand response, switching) is split
-    # by that cash flow; the reconciliation below proves the two agree
+    # a line with a per-day twin (``<line>_by_day``) is split by it; a block with one P&L line
+    # and a daily cash flow (4CP, demand response, switching) by that cash flow; the
+    # reconciliation below proves the two agree
     terms = pnl_terms(model)
-    for name, _, expr in terms:
+    for name, sign, expr in terms:
         if name in lines:
             continue
         block = expr.parent_block()
+        per_day = block.component(f"{expr.local_name}_by_day")
+        if per_day is not None:
+            lines[name] = (1.0 if sign > 0 else -1.0) * np.array([pyo.value(per_day[d]) for d in range(n_days)])
+            continue
         flows = block.component("cash_flow_usd")
         if flows is None or sum(n.rsplit(".", 1)[0] == block.name for n, _, _ in terms) != 1:
             raise ReconciliationError(f"P&L line {name} has no daily split")
@@ -612,18 +799,25 @@ def _m(usd: float) -> str:
 
 def _treasury_kpis(case: Case, treasury: pd.DataFrame, covenants: pd.DataFrame | None, pnl: pd.DataFrame, btc_mined: float, energy_cost_usd: float) -> dict:
     spec = case.spec.treasury
-    opex = float(treasury["opex_usd"].sum())
+    # the maintenance of machines the plan buys or retires is the renewal block's, on the
+    # machines installed each day; the Treasury table carries it in the other cash flows
+    opex = float(treasury["opex_usd"].sum()) - _line(pnl, "renewal.fleet_maintenance_cost_usd")
     debt = float(treasury["debt_service_usd"].sum())
     btc_sold = float(treasury["btc_sold"].sum())
     cash_cost = _ratio(energy_cost_usd + opex, btc_mined)
     ending_cash = float(treasury["closing_cash_usd"].iloc[-1])
     ending_btc = float(treasury["closing_btc"].iloc[-1])
-    terminal = ending_cash + terminal_mark_usd_per_btc(case) * ending_btc
+    # machines and halls held at the end are valued in the objective, not in cash
+    fleet_value = _line(pnl, "renewal.fleet_terminal_value_revenue_usd")
+    halls_value = _line(pnl, "hosting.hpc_terminal_value_revenue_usd")
+    terminal = ending_cash + terminal_mark_usd_per_btc(case) * ending_btc + fleet_value + halls_value
     penalty = -pnl.loc[pnl["line"] == "treasury.shortfall_penalty_cost_usd", "usd"].sum()
     # penalties can be 1e10 against a terminal value of a few dollars: tolerance on the terms
     _reconcile("terminal value vs objective + penalties", terminal, pnl["usd"].sum() + penalty, scale=pnl["usd"].abs().max())
     return {
         "terminal_value_usd": terminal,
+        "terminal_fleet_value_usd": fleet_value,
+        "terminal_hpc_value_usd": halls_value,
         "btc_sold": btc_sold,
         "sale_proceeds_usd": float(treasury["sale_proceeds_usd"].sum()),
         "ending_cash_usd": ending_cash,

@@ -181,7 +181,7 @@ def test_sheets_follow_the_schema(templates):
     book = openpyxl.load_workbook(templates["west_texas_q3_2023"])
     assert book.sheetnames == [
         "Instructions", "Case", "Horizon", "Network", "MinerModels", "Modes", "Sites", "FixedBlock", "FourCP", "FourCPCandidates",
-        "DemandResponse", "AntiCycling", "Fleet", "Treasury", "Debt", "Opex", "Objective", "Solver", SERIES_SHEET,
+        "DemandResponse", "AntiCycling", "Fleet", "Purchases", "Retirements", "HPC", "Treasury", "Debt", "Opex", "Objective", "Solver", SERIES_SHEET,
     ]
     header = [c.value for c in book["Sites"][1]]
     assert header == ["name", "interconnect_mw [MW]", "aux_load_fraction [MW/MW]", "power.spot_usd_per_mwh [USD/MWh]",

@@ -70,6 +70,25 @@ class TimeGrid:
         """Index into :attr:`days` of each period [-]."""
         return self._local_days[1]
 
+    @property
+    def epochs(self) -> list[dt.date]:
+        """Decision epochs: the first horizon day of each local calendar month, in order."""
+        days = self.days
+        return [day for i, day in enumerate(days) if i == 0 or (day.year, day.month) != (days[i - 1].year, days[i - 1].month)]
+
+    @property
+    def epoch_first_day(self) -> np.ndarray:
+        """Index into :attr:`days` of the first day of each epoch [-]."""
+        days = self.days
+        return np.array([i for i, day in enumerate(days) if i == 0 or (day.year, day.month) != (days[i - 1].year, days[i - 1].month)])
+
+    @property
+    def epoch_of_day(self) -> np.ndarray:
+        """Index into :attr:`epochs` of each day [-]."""
+        starts = np.zeros(len(self.days), dtype=int)
+        starts[self.epoch_first_day[1:]] = 1
+        return np.cumsum(starts)
+
     def period_containing(self, instant: dt.datetime) -> int:
         """Index of the period containing ``instant`` (naive: local; the fall-back hour's first occurrence)."""
         stamp = pd.Timestamp(instant)
@@ -124,11 +143,14 @@ class MachineClass:
     site, model, mode : str
         Names from the case.
     installed : int
-        Machines of this model installed at the site [units] (shared by its modes).
+        Machines of this model installed at the site at the horizon start [units] (shared by its modes).
     hashrate_th : float
         Per machine in this mode [TH/s].
     power_w : float
         Per machine in this mode [W].
+    capacity : int
+        Most machines of this model the site can have at any time: installed plus every
+        purchase option's ``max_units`` [units].
     """
 
     site: str
@@ -137,6 +159,7 @@ class MachineClass:
     installed: int
     hashrate_th: float
     power_w: float
+    capacity: int
 
     @property
     def efficiency_j_per_th(self) -> float:
@@ -174,10 +197,16 @@ class Case:
 
     def __post_init__(self) -> None:
         models = {m.name: m for m in self.spec.miner_models}
+        installed = {(e.site, e.model): e.count for e in self.spec.fleet}
+        bought = {}
+        for purchase in self.spec.purchases:
+            key = (purchase.site, purchase.model)
+            bought[key] = bought.get(key, 0) + purchase.max_units
         classes = []
-        for entry in self.spec.fleet:
-            for mode, hashrate_th, power_w in _modes(models[entry.model]):
-                classes.append(MachineClass(entry.site, entry.model, mode, entry.count, hashrate_th, power_w))
+        for site, model in list(installed) + [key for key in bought if key not in installed]:
+            count = installed.get((site, model), 0)
+            for mode, hashrate_th, power_w in _modes(models[model]):
+                classes.append(MachineClass(site, model, mode, count, hashrate_th, power_w, count + bought.get((site, model), 0)))
         object.__setattr__(self, "machine_classes", tuple(classes))
 
     @property

@@ -127,6 +127,18 @@ class MinerModel(_Strict):
     hashrate_th: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Nameplate hashrate per machine [TH/s]")
     power_w: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Nameplate power per machine at the wall [W]")
     modes: list[MinerMode] = Field(default_factory=list, description="Extra operating modes besides `stock`")
+    price_usd: float | None = Field(
+        default=None, gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Price of a new machine [USD/unit]; used by `purchases` that give none"
+    )
+    resale_usd: float | None = Field(
+        default=None, ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="What a retired machine sells for [USD/unit]; none: retired machines are scrapped"
+    )
+    availability: float = Field(
+        default=1.0, gt=0, le=1, allow_inf_nan=False, description="Expected fraction of installed machines able to hash (failures, repairs) [-]"
+    )
+    degradation_per_month: float = Field(
+        default=0.0, ge=0, lt=1, allow_inf_nan=False, description="Hashrate lost per month at the same power, compounding from the horizon start [-/month]"
+    )
 
 
 HOURS_OF_DAY = Annotated[int, Field(ge=0, le=23)]
@@ -249,6 +261,58 @@ class FleetEntry(_Strict):
     count: int = Field(gt=0, description="Machines installed [units]")
 
 
+class Purchase(_Strict):
+    """An option to buy machines, ordered at the start of any month of the horizon."""
+
+    site: str = Field(description="Site the machines are installed at (from `sites`)")
+    model: str = Field(description="Machine model bought (from `miner_models`)")
+    max_units: int = Field(gt=0, le=10_000_000, description="Most machines bought over the horizon [units]")
+    min_units: int = Field(default=0, ge=0, le=10_000_000, description="Machines already committed to: bought over the horizon whatever the plan [units]")
+    lead_time_days: int = Field(default=0, ge=0, le=3650, description="Days from order to hashing [d]")
+    price_usd: float | None = Field(
+        default=None, gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Price per machine [USD/unit]; none: `price_usd_per_th` or the model's `price_usd`"
+    )
+    price_usd_per_th: float | None = Field(
+        default=None, gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Price per TH/s of nameplate hashrate [USD/(TH/s)]"
+    )
+    capex_paid: Literal["order", "delivery"] = Field(default="order", description="When the machines are paid for: on the order day or on delivery")
+
+
+class Retirement(_Strict):
+    """Machines of one model at one site that the plan may retire (sell at `resale_usd`, or scrap) at month starts."""
+
+    site: str = Field(description="Site name (from `sites`)")
+    model: str = Field(description="Machine model name (from `miner_models`)")
+    max_units: int | None = Field(default=None, gt=0, le=10_000_000, description="Most machines retired over the horizon [units]; none: all")
+
+
+class Hpc(_Strict):
+    """An AI/HPC tenant's offer to lease converted halls at a site."""
+
+    site: str = Field(description="Site whose interconnect the halls take (from `sites`)")
+    max_mw: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Most MW of interconnect converted [MW]")
+    block_mw: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Size of one hall: MW are converted in whole blocks [MW]")
+    capex_usd_per_mw: float = Field(ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Conversion capex, paid when the hall is ordered [USD/MW]")
+    lead_time_days: int = Field(default=0, ge=0, le=3650, description="Days from the decision to the tenant's load starting [d]")
+    rate_usd_per_kw_month: float = Field(
+        ge=0, le=MAX_AMOUNT, allow_inf_nan=False, description="Lease rate on the MW leased, take-or-pay [USD/kW-month]"
+    )
+    utilisation: float = Field(
+        default=1.0, ge=0, le=1, allow_inf_nan=False, description="Contracted share of leased MW the tenant draws; the site pays that energy [-]"
+    )
+    terminal_value_usd_per_mw: float = Field(
+        default=0.0,
+        ge=0,
+        le=MAX_AMOUNT,
+        allow_inf_nan=False,
+        description="Value put on a MW commissioned by the horizon's end, e.g. the discounted lease left to run; counted in the terminal value, not in cash [USD/MW]",
+    )
+    ramp: list[Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]] = Field(
+        default_factory=list,
+        description="Share of a hall leased in each month after commissioning, before it is fully leased, e.g. [0.25, 0.5, 0.75] [-]",
+    )
+
+
 class Solver(_Strict):
     """Solver options (HiGHS)."""
 
@@ -346,6 +410,9 @@ class CaseSpec(_Strict):
     miner_models: list[MinerModel] = Field(min_length=1, description="Machine models used by the fleet")
     sites: list[Site] = Field(min_length=1, description="Sites and their power terms")
     fleet: list[FleetEntry] = Field(min_length=1, description="Installed machines per site and model")
+    purchases: list[Purchase] = Field(default_factory=list, description="Options to buy machines, decided monthly")
+    retirements: list[Retirement] = Field(default_factory=list, description="Installed machines the plan may retire, decided monthly")
+    hpc: list[Hpc] = Field(default_factory=list, description="AI/HPC hosting offers: halls converted from mining, decided monthly")
     treasury: Treasury | None = Field(
         default=None, description="BTC and cash held and their limits; with it the plan maximises terminal value"
     )
