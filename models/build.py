@@ -11,6 +11,7 @@ from models.power import add_demand_response, add_four_cp, add_power
 from models.time import add_time
 from models.treasury import add_treasury
 from optimizer.case import Case
+from optimizer.case.load import coarsened
 
 
 def build_model(case: Case) -> pyo.ConcreteModel:
@@ -27,3 +28,12 @@ def build_model(case: Case) -> pyo.ConcreteModel:
     add_treasury(model, case)
     add_objective(model, case)
     return model
+
+
+def build_screening_model(case: Case) -> pyo.ConcreteModel | None:
+    """The model of the case on ``solver.screening_resolution``'s clock, if asked for and the case
+    has integer monthly decisions (HPC halls) for it to choose; else None."""
+    resolution = case.spec.solver.screening_resolution
+    if resolution is None or not case.spec.hpc:
+        return None
+    return build_model(coarsened(case, resolution))

@@ -28,7 +28,7 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
         purchase or retirement option the bound is its capacity and the renewal block limits it.
         Integer for classes of at most ``solver.integer_below_units`` machines (capacity) or
         when ``solver.integer_strategy`` is ``integer``; otherwise continuous and marked in the
-        ``floor_and_repair`` suffix (the solver floors them and re-solves).
+        ``floor_and_repair`` suffix at stage 2 (the solver floors them and re-solves).
 
     Constraints
     -----------
@@ -39,7 +39,7 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     ----
     classes_at_site[s] : the classes k at site s; class_power_mw[k] = P_k / 1e6 [MW];
     hashrate_per_machine_ths[k, t] = H_k (1 - r_k)^{e(t)} [TH/s], r_k the model's monthly
-    degradation and e(t) the months since the horizon start; btc_per_machine[k, t] =
+    degradation and e(t) the calendar months begun since the horizon's first (its epoch); btc_per_machine[k, t] =
     hashrate_per_machine_ths[k, t] * b_t [BTC].
 
     Expressions
@@ -71,7 +71,8 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     block.floor_and_repair = pyo.Suffix(direction=pyo.Suffix.LOCAL)
     for var in block.running.values():
         if var.domain is pyo.NonNegativeReals:
-            block.floor_and_repair[var] = True
+            # floored after the monthly decisions (stage 1), which set how many are installed
+            block.floor_and_repair[var] = 2
 
     groups = defaultdict(list)
     for k, c in enumerate(classes):
@@ -147,7 +148,11 @@ def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
 
     Variables
     ---------
-    bought[p, e] in {0 .. M_p}, retired[r, e] in {0 .. R_r}  integer                    [units]
+    bought[p, e] in [0, M_p], retired[r, e] in [0, R_r]                                 [units]
+        integer when the bound is at most ``solver.integer_below_units`` (or with
+        ``integer_strategy: integer``); otherwise relaxed and floored first by the solver
+        (``floor_and_repair`` stage 1, before the machine counts running), as machine counts
+        in the thousands lose almost nothing to flooring. Both are flagged ``monthly_decision``.
     installed[g, d] >= 0  machines of g in service on day d                             [units]
 
     Constraints
@@ -188,10 +193,22 @@ def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     block.GROUPS_R = pyo.Set(initialize=groups, dimen=2, ordered=True)
     block.ORDERS = pyo.Set(initialize=[(p, e) for p, arrive in enumerate(arrivals) for e in arrive], dimen=2, ordered=True)
     block.RETIREMENTS = pyo.Set(initialize=[(r, e) for r in range(len(spec.retirements)) for e in range(len(first_day))], dimen=2, ordered=True)
-    block.bought = pyo.Var(block.ORDERS, domain=pyo.NonNegativeIntegers, bounds=lambda _, p, e: (0, spec.purchases[p].max_units))
     retire_max = [r.max_units if r.max_units is not None else installed0.get((r.site, r.model), 0) + sum(
         p.max_units for p in spec.purchases if (p.site, p.model) == (r.site, r.model)) for r in spec.retirements]
-    block.retired = pyo.Var(block.RETIREMENTS, domain=pyo.NonNegativeIntegers, bounds=lambda _, r, e: (0, retire_max[r]))
+    solver = spec.solver
+
+    def domain(most: int):
+        integer = solver.integer_strategy == "integer" or most <= solver.integer_below_units
+        return pyo.NonNegativeIntegers if integer else pyo.NonNegativeReals
+
+    block.bought = pyo.Var(block.ORDERS, domain=lambda _, p, e: domain(spec.purchases[p].max_units), bounds=lambda _, p, e: (0, spec.purchases[p].max_units))
+    block.retired = pyo.Var(block.RETIREMENTS, domain=lambda _, r, e: domain(retire_max[r]), bounds=lambda _, r, e: (0, retire_max[r]))
+    block.floor_and_repair = pyo.Suffix(direction=pyo.Suffix.LOCAL)
+    block.monthly_decision = pyo.Suffix(direction=pyo.Suffix.LOCAL)
+    for var in [*block.bought.values(), *block.retired.values()]:
+        block.monthly_decision[var] = True
+        if var.domain is pyo.NonNegativeReals:
+            block.floor_and_repair[var] = 1
     block.installed = pyo.Var(block.GROUPS_R, days, domain=pyo.NonNegativeReals)
 
     block.units_ordered_within_limit = pyo.Constraint(

@@ -45,7 +45,8 @@ def add_hosting(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
 
     Variables
     ---------
-    halls[h, e] in {0 .. n_h} integer: halls ordered at the start of e               [halls]
+    halls[h, e] in {0 .. n_h} integer: halls ordered at the start of e; flagged
+        ``monthly_decision`` (a screening solve may choose them)                    [halls]
 
     Constraints
     -----------
@@ -84,6 +85,9 @@ def add_hosting(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     block.OFFERS = pyo.RangeSet(0, len(offers) - 1)
     block.CONVERSIONS = pyo.Set(initialize=[(h, e) for h, days in enumerate(commissioning) for e in days], dimen=2, ordered=True)
     block.halls = pyo.Var(block.CONVERSIONS, domain=pyo.NonNegativeIntegers, bounds=lambda _, h, e: (0, most_halls[h]))
+    block.monthly_decision = pyo.Suffix(direction=pyo.Suffix.LOCAL)
+    for var in block.halls.values():
+        block.monthly_decision[var] = True
     block.halls_within_offer = pyo.Constraint(
         block.OFFERS,
         rule=lambda b, h: sum(b.halls[h, e] for e in commissioning[h]) <= most_halls[h] if commissioning[h] else pyo.Constraint.Skip,

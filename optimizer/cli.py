@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.build import build_model
+from models.build import build_model, build_screening_model
 from optimizer import __version__, market
 from optimizer.case import CaseError, CaseSpec, load_case
 from optimizer.case.checks import MAX_SCENARIOS
@@ -142,8 +142,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     case = load_case(case_path)
     say(f"{case.grid.n_periods:,} periods of {case.spec.horizon.resolution}, {len(case.machine_classes)} machine classes at {len(case.spec.sites)} site(s)")
     model = build_model(case)
+    screen = build_screening_model(case)
     say(f"built model in {time.perf_counter() - began:.1f} s")
-    report = solve(model, case.spec.solver, log=say)
+    report = solve(model, case.spec.solver, log=say, screen=screen)
     results = extract_results(model, case, report)
     out = args.out
     say(f"writing {out}/")
@@ -156,7 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     valued = "terminal value less penalties" if "terminal_value_usd" in k else "profit"
     print(f"{case.name}: {k['status']}, gap {_percent(k['mip_gap'])}, objective ${k['objective_usd']:,.0f} ({valued})")
     print(f"  {k['btc_mined']:,.4f} BTC mined, energy ${k['energy_cost_usd']:,.0f} ({_money(k['average_power_price_paid_usd_per_mwh'])}/MWh), "
-          f"{k['curtailed_mwh']:,.0f} MWh curtailed, uptime {k['uptime_fraction']:.1%}")
+          f"{k['curtailed_mwh']:,.0f} MWh curtailed, uptime {'n/a' if k['uptime_fraction'] is None else format(k['uptime_fraction'], '.1%')}")
     if "terminal_value_usd" in k:
         print(f"  terminal value ${k['terminal_value_usd']:,.0f}: sold {k['btc_sold']:,.2f} BTC for ${k['sale_proceeds_usd']:,.0f}, "
               f"ending cash ${k['ending_cash_usd']:,.0f} and {k['ending_btc']:,.2f} BTC")

@@ -140,6 +140,7 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         "bound_usd": _finite_or_none(report.bound_usd),
         "mip_gap": _finite_or_none(report.mip_gap),
         "solve_seconds": report.solve_seconds,
+        "solve_method": report.method,
         "btc_mined": btc_mined,
         "mining_revenue_usd": float(mining_revenue_usd),
         "energy_cost_usd": float(energy_cost_usd),
@@ -147,7 +148,7 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         "energy_mwh": energy_mwh,
         "curtailed_mwh": float(sites["curtailed_mwh"].sum()),
         "average_power_price_paid_usd_per_mwh": _ratio(energy_cost_usd, energy_mwh),
-        "uptime_fraction": float(sites["machine_hours_run"].sum() / sites["machine_hours_installed"].sum()),
+        "uptime_fraction": _ratio(float(sites["machine_hours_run"].sum()), float(sites["machine_hours_installed"].sum())),
         "fixed_block_cost_usd": float(sites["fixed_block_cost_usd"].sum()),
         "fixed_block_resale_usd": float(sites["fixed_block_resale_usd"].sum()),
         "four_cp_charge_usd": float(sites["four_cp_charge_usd"].sum()),
@@ -456,11 +457,12 @@ def _fleet_plan(model: pyo.ConcreteModel, case: Case, installed: np.ndarray) -> 
             flow["resale_usd"][first_day[e]] += var.value * (models[retirement.model].resale_usd or 0.0)
     frames = []
     for site, machine_model in keys:
-        per_day = installed[rows[(site, machine_model)]][first_period]
+        closing = installed[rows[(site, machine_model)]][first_period]
+        opening = np.concatenate(([case.machine_classes[rows[(site, machine_model)]].installed], closing[:-1]))
         frame = pd.DataFrame({"month": months, **flows[(site, machine_model)]}).groupby("month", sort=True).sum()
-        by_month = pd.Series(per_day, index=months).groupby(level=0, sort=True)
-        frame.insert(0, "installed_start", by_month.first())
-        frame["installed_end"] = by_month.last()
+        # a month opens with the machines of the day before its first day's deliveries and retirements
+        frame.insert(0, "installed_start", pd.Series(opening, index=months).groupby(level=0, sort=True).first())
+        frame["installed_end"] = pd.Series(closing, index=months).groupby(level=0, sort=True).last()
         frames.append(frame.reset_index().assign(site=site, model=machine_model))
     table = pd.concat(frames, ignore_index=True)
     return table[["site", "model", "month", "installed_start", "ordered", "delivered", "retired", "installed_end", "capex_usd", "resale_usd"]]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.build import build_model
+from models.build import build_model, build_screening_model
 from optimizer import market
 from optimizer.case import Case, CaseError
 from optimizer.results import extract_results
@@ -93,7 +93,7 @@ def solve_pack(scenarios: Sequence[Scenario], progress: Callable[[str], None] | 
         }
         try:
             model = build_model(case)
-            row.update(extract_results(model, case, solve(model, case.spec.solver)).kpis)
+            row.update(extract_results(model, case, solve(model, case.spec.solver, screen=build_screening_model(case))).kpis)
         except (CaseError, NoPlanError) as exc:
             row.update(status="failed", error=str(exc))
         rows.append(row)

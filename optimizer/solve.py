@@ -3,8 +3,13 @@
 The Pyomo model is compiled to matrices with Pyomo's standard-form compiler and passed to
 HiGHS in one call (DESIGN.md: about 4x faster than the persistent interface at year scale).
 
-Machine counts marked in a ``floor_and_repair`` suffix are solved continuous, floored, fixed
-and the model re-solved: the first solve's bound certifies the final plan's gap.
+Machine counts marked in a ``floor_and_repair`` suffix are solved continuous, then floored
+and fixed stage by stage (the suffix value), the model re-solved after each stage: the first
+solve's bound certifies the final plan's gap.
+
+With a screening model (the same case on a coarser clock), the integer monthly decisions (HPC
+halls) are chosen by solving it first; the full model's LP relaxation, with every integer
+relaxed, then gives the bound that certifies the plan solved with those decisions fixed.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import highspy
@@ -66,6 +71,8 @@ class SolveReport:
         Relaxed machine counts floored by the repair step [-].
     solver : str
         Solver name and version.
+    method : str
+        How the plan was found and its bound obtained, in words.
     duals : pyomo.common.collections.ComponentMap
         Constraint -> d(objective)/d(right-hand side) from the LP with machine counts
         continuous and true integers fixed at the plan's values [objective unit per constraint
@@ -81,6 +88,7 @@ class SolveReport:
     floored_counts: int
     solver: str
     duals: ComponentMap
+    method: str = "one solve"
 
 
 @dataclass(frozen=True)
@@ -99,7 +107,12 @@ def solver_name() -> str:
     return f"HiGHS {highspy.Highs().version()}"
 
 
-def solve(model: pyo.ConcreteModel, options: SolverOptions, log: Callable[[str], None] | None = None) -> SolveReport:
+def solve(
+    model: pyo.ConcreteModel,
+    options: SolverOptions,
+    log: Callable[[str], None] | None = None,
+    screen: pyo.ConcreteModel | None = None,
+) -> SolveReport:
     """Solve the model and load the plan into its variables.
 
     Parameters
@@ -110,6 +123,9 @@ def solve(model: pyo.ConcreteModel, options: SolverOptions, log: Callable[[str],
         Time limit [s], relative gap [-] and threads [-].
     log : callable, optional
         Receives one line per stage, for progress output.
+    screen : pyomo.environ.ConcreteModel, optional
+        The same case built on a coarser clock: solved first to choose the integer variables
+        flagged ``monthly_decision``, which are then fixed in ``model``.
 
     Returns
     -------
@@ -122,28 +138,47 @@ def solve(model: pyo.ConcreteModel, options: SolverOptions, log: Callable[[str],
     """
     say = log or (lambda _: None)
     started = time.perf_counter()
-    relaxed = _floor_and_repair_vars(model)
-    say(f"solving with {solver_name()} ({len(relaxed):,} machine counts relaxed, then floored)")
-    first = _run(model, options, options.time_limit_s)
-    if not first.has_solution:
-        raise NoPlanError(_status_name(first.status), _no_plan_message(first.status, options))
-    runs = [first]
-    if relaxed:
-        floored = [math.floor(min(var.value, var.ub) + FLOOR_TOLERANCE) for var in relaxed]
-        remaining = max(options.time_limit_s - (time.perf_counter() - started), MIN_REPAIR_SECONDS)
-        say(f"repairing: {len(relaxed):,} counts floored, re-solving the rest")
-        with _pinned(relaxed, floored):
-            runs.append(_run(model, options, remaining))
-        if not runs[-1].has_solution:
-            raise NoPlanError(
-                _status_name(runs[-1].status),
-                "the plan with machine counts floored has no feasible completion; "
-                "set solver.integer_strategy: integer to solve with integer counts",
-            )
-    duals = first.duals
-    if duals is None:
-        duals = _lp_duals(model, options, max(options.time_limit_s - (time.perf_counter() - started), MIN_REPAIR_SECONDS))
-    objective, bound = runs[-1].objective, first.bound
+
+    def remaining() -> float:
+        return max(options.time_limit_s - (time.perf_counter() - started), MIN_REPAIR_SECONDS)
+
+    with ExitStack() as decided:
+        runs, bound, method = [], None, "one solve"
+        if screen is not None:
+            say("screening the monthly decisions on the coarser clock")
+            screened = solve(screen, options, lambda line: say(f"  screening: {line}"))
+            decisions = [var for var in _monthly_decisions(model) if var.is_integer()]
+            values = [screen.find_component(var.name).value for var in decisions]
+            say(f"bounding: the full model with every integer relaxed ({len(decisions)} decisions screened)")
+            relaxation = _run(model, options, remaining(), load_solution=False, relax_integers=True)
+            runs.append(relaxation)
+            bound = relaxation.objective if relaxation.status == highspy.HighsModelStatus.kOptimal else math.nan
+            decided.enter_context(_pinned(decisions, values))
+            method = f"decisions screened at {screen.time.period_hours[0]:g} h (gap {screened.mip_gap:.1e}), plan certified against the full LP relaxation"
+        stages = _floor_and_repair_stages(model)
+        relaxed = [var for stage in stages.values() for var in stage]
+        say(f"solving with {solver_name()} ({len(relaxed):,} machine counts relaxed, then floored)")
+        first = _run(model, options, remaining() if runs else options.time_limit_s)
+        if not first.has_solution:
+            raise NoPlanError(_status_name(first.status), _no_plan_message(first.status, options))
+        runs.append(first)
+        with ExitStack() as floored:
+            for stage, variables in stages.items():
+                values = [math.floor(min(var.value, var.ub) + FLOOR_TOLERANCE) for var in variables]
+                say(f"repairing: {len(variables):,} counts floored (stage {stage}), re-solving the rest")
+                floored.enter_context(_pinned(variables, values))
+                runs.append(_run(model, options, remaining()))
+                if not runs[-1].has_solution:
+                    raise NoPlanError(
+                        _status_name(runs[-1].status),
+                        "the plan with machine counts floored has no feasible completion; "
+                        "set solver.integer_strategy: integer to solve with integer counts",
+                    )
+        duals = first.duals
+        if duals is None:
+            duals = _lp_duals(model, options, remaining())
+    objective = runs[-1].objective
+    bound = first.bound if bound is None else bound
     gap = _relative_gap(objective, bound)
     if any(run.status == highspy.HighsModelStatus.kTimeLimit for run in runs):
         status = "time_limit"
@@ -156,11 +191,12 @@ def solve(model: pyo.ConcreteModel, options: SolverOptions, log: Callable[[str],
         objective_usd=objective,
         bound_usd=bound,
         mip_gap=gap,
-        solve_seconds=sum(run.seconds for run in runs),
-        handoff_seconds=sum(run.handoff_seconds for run in runs),
+        solve_seconds=sum(run.seconds for run in runs) + (screened.solve_seconds if screen is not None else 0.0),
+        handoff_seconds=sum(run.handoff_seconds for run in runs) + (screened.handoff_seconds if screen is not None else 0.0),
         floored_counts=len(relaxed),
         solver=solver_name(),
         duals=duals or ComponentMap(),
+        method=method,
     )
 
 
@@ -196,13 +232,24 @@ def _pinned(variables: list, values: list[float]):
             var.setub(upper)
 
 
-def _floor_and_repair_vars(model: pyo.ConcreteModel) -> list:
-    """Variables that any block asked to be solved continuous, then floored."""
-    marked = []
+def _floor_and_repair_stages(model: pyo.ConcreteModel) -> dict[int, list]:
+    """Variables that any block asked to be solved continuous, then floored, by stage (in order)."""
+    stages: dict[int, list] = {}
     for suffix in model.component_objects(pyo.Suffix, descend_into=True):
         if suffix.local_name == "floor_and_repair":
-            marked.extend(var for var, flag in suffix.items() if flag and not var.fixed)
-    return marked
+            for var, stage in suffix.items():
+                if stage and not var.fixed:
+                    stages.setdefault(int(stage), []).append(var)
+    return dict(sorted(stages.items()))
+
+
+def _monthly_decisions(model: pyo.ConcreteModel) -> list:
+    """Variables any block flagged as monthly decisions (the same names on any clock)."""
+    flagged = []
+    for suffix in model.component_objects(pyo.Suffix, descend_into=True):
+        if suffix.local_name == "monthly_decision":
+            flagged.extend(var for var, flag in suffix.items() if flag)
+    return flagged
 
 
 def _relative_gap(objective: float, bound: float) -> float:
@@ -220,8 +267,12 @@ def _run(
     time_limit_s: float,
     load_solution: bool = True,
     feasibility_tolerance: float | None = None,
+    relax_integers: bool = False,
 ) -> _Run:
-    """Compile, pass to HiGHS, solve once, and (by default) load the solution into the model."""
+    """Compile, pass to HiGHS, solve once, and (by default) load the solution into the model.
+
+    With ``relax_integers`` every integer variable is continuous: the LP relaxation's bound.
+    """
     began = time.perf_counter()
     repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
     columns = repn.columns
@@ -240,7 +291,7 @@ def _run(
     lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
     lp.col_lower_ = np.array([-highspy.kHighsInf if v.lb is None else v.lb for v in columns], dtype=float)
     lp.col_upper_ = np.array([highspy.kHighsInf if v.ub is None else v.ub for v in columns], dtype=float)
-    integer = np.array([v.is_integer() for v in columns], dtype=bool)
+    integer = np.array([v.is_integer() and not relax_integers for v in columns], dtype=bool)
     if integer.any():
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer]
     rhs = np.asarray(repn.rhs, dtype=float)
@@ -314,3 +365,27 @@ def _no_plan_message(status: highspy.HighsModelStatus, options: SolverOptions) -
     if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
         return "the model is unbounded or infeasible: some quantity has no limit; check interconnects and counts"
     return f"HiGHS stopped with status {status.name}"
+
+
+def plan_violation(model: pyo.ConcreteModel) -> float:
+    """Largest amount by which the loaded plan breaks a row or a variable bound of the model [row units].
+
+    An independent re-check of a plan against the full model: every constraint is compiled
+    afresh and evaluated at the variables' values, with no solver involved.
+    """
+    repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    columns = repn.columns
+    if not columns:
+        return 0.0
+    x = np.array([var.value for var in columns], dtype=float)
+    lower = np.array([-math.inf if var.lb is None else var.lb for var in columns], dtype=float)
+    upper = np.array([math.inf if var.ub is None else var.ub for var in columns], dtype=float)
+    worst = float(np.max(np.maximum(lower - x, x - upper), initial=0.0))
+    if repn.A.shape[0]:
+        activity = repn.A @ x
+        rhs = np.asarray(repn.rhs, dtype=float)
+        kind = np.array([row.bound_type for row in repn.rows], dtype=int)
+        above = np.where(kind <= 0, activity - rhs, -math.inf)
+        below = np.where(kind >= 0, rhs - activity, -math.inf)
+        worst = max(worst, float(np.max(np.maximum(above, below))))
+    return max(worst, 0.0)

@@ -39,10 +39,10 @@ def test_the_base_scenario_is_the_case_itself(cfo_case, tmp_path):
 def test_a_failing_scenario_is_recorded_and_the_others_solve(cfo_case, tmp_path, monkeypatch):
     real_solve = scenarios.solve
 
-    def solve(model, options, log=None):
+    def solve(model, options, log=None, screen=None):
         if model.fleet.btc_per_machine.max() > 1.1 * real_max:  # the hashprice x1.2 scenarios
             raise NoPlanError("time_limit", "no feasible plan found within solver.time_limit_s = 1 s; raise the time limit")
-        return real_solve(model, options, log)
+        return real_solve(model, options, log, screen)
 
     real_max = float((np.array([c.hashrate_th for c in cfo_case.machine_classes])[:, None] * cfo_case.network.btc_per_th).max())
     monkeypatch.setattr(scenarios, "solve", solve)

@@ -15,7 +15,7 @@ import pandas as pd
 import yaml
 
 from optimizer.case.errors import PlausibilityError, SchemaError, SeriesError, SeriesFileError, UnknownNameError
-from optimizer.case.schema import CaseSpec
+from optimizer.case.schema import CaseSpec, resolution_minutes
 
 MIN_PLAUSIBLE_J_PER_TH = 5.0
 """Below this a machine is more efficient than any ASIC made: power was likely given in kW [J/TH]."""
@@ -177,6 +177,109 @@ def check_fleet_unique(spec: CaseSpec) -> None:
         seen[key] = i
 
 
+def check_renewal_references(spec: CaseSpec) -> None:
+    """Every purchase, retirement and HPC offer names a defined site (and machine model)."""
+    sites = {s.name for s in spec.sites}
+    models = {m.name for m in spec.miner_models}
+    entries = [(f"purchases[{i}]", p.site, p.model) for i, p in enumerate(spec.purchases)]
+    entries += [(f"retirements[{i}]", r.site, r.model) for i, r in enumerate(spec.retirements)]
+    entries += [(f"hpc[{i}]", h.site, None) for i, h in enumerate(spec.hpc)]
+    for field, site, model in entries:
+        if site not in sites:
+            raise UnknownNameError(f"{field}.site", f"unknown site {site!r}", f"use one of {sorted(sites)} or add the site to `sites`")
+        if model is not None and model not in models:
+            raise UnknownNameError(f"{field}.model", f"unknown machine model {model!r}", f"use one of {sorted(models)} or add it to `miner_models`")
+
+
+def check_purchase_terms(spec: CaseSpec) -> None:
+    """Each purchase has one price (its own or the model's) and commits to no more than it may buy."""
+    models = {m.name: m for m in spec.miner_models}
+    for i, purchase in enumerate(spec.purchases):
+        if purchase.price_usd is not None and purchase.price_usd_per_th is not None:
+            raise SchemaError(f"purchases[{i}]", "both price_usd and price_usd_per_th are given", "give one price")
+        if purchase.price_usd is None and purchase.price_usd_per_th is None and models[purchase.model].price_usd is None:
+            raise SchemaError(
+                f"purchases[{i}].price_usd",
+                f"no price for {purchase.model}: the purchase and the machine model give none",
+                f"add price_usd or price_usd_per_th to the purchase, or price_usd to miner model {purchase.model}",
+            )
+        if purchase.min_units > purchase.max_units:
+            raise SchemaError(f"purchases[{i}].min_units", f"{purchase.min_units} committed is above max_units {purchase.max_units}", "lower min_units or raise max_units")
+
+
+def check_retirements_of_installed_machines(spec: CaseSpec) -> None:
+    """A retirement names machines the site has or may buy, once per site and model."""
+    present = {(e.site, e.model) for e in spec.fleet} | {(p.site, p.model) for p in spec.purchases}
+    seen: dict[tuple[str, str], int] = {}
+    for i, retirement in enumerate(spec.retirements):
+        key = (retirement.site, retirement.model)
+        if key not in present:
+            raise SchemaError(
+                f"retirements[{i}]",
+                f"there are no {retirement.model} machines at {retirement.site} to retire",
+                "add them to `fleet` or `purchases`, or remove the retirement",
+            )
+        if key in seen:
+            raise SchemaError(f"retirements[{i}]", f"{retirement.model} at {retirement.site} is already listed as retirements[{seen[key]}]", "merge the two entries")
+        seen[key] = i
+
+
+def check_orders_arrive_in_horizon(spec: CaseSpec) -> None:
+    """An order or conversion placed on the first day arrives before the horizon ends."""
+    first, last = _horizon_days(spec)
+    days = (last - first).days + 1
+    leads = [(f"purchases[{i}].lead_time_days", p.lead_time_days) for i, p in enumerate(spec.purchases)]
+    leads += [(f"hpc[{i}].lead_time_days", h.lead_time_days) for i, h in enumerate(spec.hpc)]
+    for field, lead in leads:
+        if lead >= days:
+            raise SchemaError(field, f"{lead} days is not shorter than the {days}-day horizon, so nothing ordered would arrive in it", "shorten the lead time or extend the horizon")
+
+
+def check_hpc_offers(spec: CaseSpec) -> None:
+    """One HPC offer per site; a hall fits the offer and the offer fits the interconnect."""
+    interconnect = {s.name: s.interconnect_mw for s in spec.sites}
+    seen: dict[str, int] = {}
+    for i, offer in enumerate(spec.hpc):
+        if offer.site in seen:
+            raise SchemaError(f"hpc[{i}].site", f"site {offer.site!r} already has hpc[{seen[offer.site]}]", "merge the offers into one")
+        seen[offer.site] = i
+        if offer.block_mw > offer.max_mw:
+            raise SchemaError(f"hpc[{i}].block_mw", f"a {offer.block_mw:g} MW hall is larger than max_mw {offer.max_mw:g}", "lower block_mw or raise max_mw")
+        if offer.max_mw > interconnect[offer.site]:
+            raise SchemaError(
+                f"hpc[{i}].max_mw", f"{offer.max_mw:g} MW is more than the site's {interconnect[offer.site]:g} MW interconnect", "lower max_mw to at most the interconnect"
+            )
+
+
+def check_renewal_without_demand_response(spec: CaseSpec) -> None:
+    """Demand response is not offered at a site whose fleet or hosting the plan changes.
+
+    Its deployment limit is the starting fleet's nameplate, and tenant load cannot be curtailed.
+    """
+    changing = {p.site for p in spec.purchases} | {r.site for r in spec.retirements} | {h.site for h in spec.hpc}
+    for i, site in enumerate(spec.sites):
+        if site.power.demand_response and site.name in changing:
+            raise SchemaError(
+                f"sites[{i}].power.demand_response",
+                f"site {site.name!r} has purchases, retirements or hpc, which demand response does not yet support",
+                "plan the demand response in a case without them, or move them to another site",
+            )
+
+
+def check_screening_resolution(spec: CaseSpec) -> None:
+    """A screening solve runs on whole multiples of the dispatch period."""
+    screening = spec.solver.screening_resolution
+    if screening is None:
+        return
+    minutes = resolution_minutes(screening)
+    if minutes <= spec.horizon.resolution_minutes or minutes % spec.horizon.resolution_minutes:
+        raise SchemaError(
+            "solver.screening_resolution",
+            f"{screening} is not a whole multiple, above one, of the horizon's {spec.horizon.resolution}",
+            "use a coarser resolution that the dispatch period divides, e.g. 1d, or remove it",
+        )
+
+
 def check_machine_efficiency_plausible(spec: CaseSpec) -> None:
     """Every model and mode has an efficiency between 5 and 200 J/TH (catches kW for W, PH for TH)."""
     for i, model in enumerate(spec.miner_models):
@@ -309,7 +412,8 @@ def check_model_size(spec: CaseSpec) -> None:
     hours = (localize(h.end, h.timezone, "horizon.end") - localize(h.start, h.timezone, "horizon.start")) / pd.Timedelta(hours=1)
     periods = int(round(hours * 60 / h.resolution_minutes))
     modes = {m.name: 1 + len(m.modes) for m in spec.miner_models}
-    classes = sum(modes.get(entry.model, 1) for entry in spec.fleet)
+    groups = dict.fromkeys([(e.site, e.model) for e in spec.fleet] + [(p.site, p.model) for p in spec.purchases])
+    classes = sum(modes.get(model, 1) for _, model in groups)
     for field, value, limit, fix in (
         ("horizon", periods, MAX_DISPATCH_PERIODS, "shorten the horizon or use a coarser resolution"),
         ("sites", len(spec.sites), MAX_SITES, "split the case by region"),
@@ -375,6 +479,13 @@ CASE_CHECKS = (
     check_horizon_whole_periods,
     check_fleet_references,
     check_fleet_unique,
+    check_renewal_references,
+    check_purchase_terms,
+    check_retirements_of_installed_machines,
+    check_orders_arrive_in_horizon,
+    check_hpc_offers,
+    check_renewal_without_demand_response,
+    check_screening_resolution,
     check_machine_efficiency_plausible,
     check_treasury_sections,
     check_debt_dates_in_horizon,

@@ -195,6 +195,33 @@ def time_grid(spec: CaseSpec) -> TimeGrid:
     return TimeGrid(boundaries_utc=pd.DatetimeIndex(boundaries), timezone=h.timezone)
 
 
+def coarsened(case: Case, resolution: str) -> Case:
+    """The case on a coarser dispatch clock, for a screening solve.
+
+    Every per-period array is averaged over the periods each coarse period holds, weighted
+    by their hours: the exact mean of the series, as reading them at that resolution gives.
+    """
+    spec = case.spec.model_copy(update={"horizon": case.spec.horizon.model_copy(update={"resolution": resolution})})
+    grid = time_grid(spec)
+    fine = case.grid
+    if not np.isin(grid.boundaries_utc.asi8, fine.boundaries_utc.asi8).all():
+        raise ValueError(f"the {resolution} periods do not nest the {case.spec.horizon.resolution} ones")
+    position = np.searchsorted(grid.boundaries_utc.asi8, fine.start_utc.asi8, side="right") - 1
+    hours = np.bincount(position, weights=fine.hours, minlength=grid.n_periods)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return np.bincount(position, weights=values * fine.hours, minlength=grid.n_periods) / hours
+
+    return Case(
+        spec=spec,
+        grid=grid,
+        network=NetworkPath(**{name: mean(values) for name, values in vars(case.network).items()}),
+        spot_usd_per_mwh={site: mean(values) for site, values in case.spot_usd_per_mwh.items()},
+        source=case.source,
+        demand_response_price_usd_per_mw_hour={key: mean(values) for key, values in case.demand_response_price_usd_per_mw_hour.items()},
+    )
+
+
 class _SeriesReader:
     """Reads each referenced CSV once (or takes the tables given) and averages its columns onto the dispatch periods."""
 

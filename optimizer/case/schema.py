@@ -59,19 +59,24 @@ class Horizon(_Strict):
     @field_validator("resolution")
     @classmethod
     def _resolution_divides_a_day(cls, value: str) -> str:
-        match = _RESOLUTION_PATTERN.match(value.strip())
-        if not match:
-            raise ValueError("resolution must look like 15min, 1h, 4h or 1d")
-        minutes = int(match[1]) * _RESOLUTION_MINUTES[match[2]]
-        if minutes <= 0 or 1440 % minutes:
-            raise ValueError("resolution must divide a day evenly (15min, 30min, 1h, 2h, 4h, 6h, 12h, 1d)")
+        resolution_minutes(value)
         return value.strip()
 
     @property
     def resolution_minutes(self) -> int:
         """Length of one dispatch period [min]."""
-        match = _RESOLUTION_PATTERN.match(self.resolution)
-        return int(match[1]) * _RESOLUTION_MINUTES[match[2]]
+        return resolution_minutes(self.resolution)
+
+
+def resolution_minutes(value: str) -> int:
+    """Minutes in a period written like 15min, 1h or 1d [min]; raises ValueError unless it divides a day."""
+    match = _RESOLUTION_PATTERN.match(value.strip())
+    if not match:
+        raise ValueError("resolution must look like 15min, 1h, 4h or 1d")
+    minutes = int(match[1]) * _RESOLUTION_MINUTES[match[2]]
+    if minutes <= 0 or 1440 % minutes:
+        raise ValueError("resolution must divide a day evenly (15min, 30min, 1h, 2h, 4h, 6h, 12h, 1d)")
+    return minutes
 
 
 class Network(_Strict):
@@ -137,7 +142,7 @@ class MinerModel(_Strict):
         default=1.0, gt=0, le=1, allow_inf_nan=False, description="Expected fraction of installed machines able to hash (failures, repairs) [-]"
     )
     degradation_per_month: float = Field(
-        default=0.0, ge=0, lt=1, allow_inf_nan=False, description="Hashrate lost per month at the same power, compounding from the horizon start [-/month]"
+        default=0.0, ge=0, lt=1, allow_inf_nan=False, description="Hashrate lost at each calendar month start after the horizon's first month, at the same power, compounding; machines bought later degrade alike [-/month]"
     )
 
 
@@ -329,6 +334,19 @@ class Solver(_Strict):
         ge=0,
         description="Machine classes with at most this many units installed keep integer counts [units]",
     )
+    screening_resolution: str | None = Field(
+        default=None,
+        description="Dispatch period of a first, coarser solve that chooses the HPC halls (e.g. 1d); the plan is then "
+        "re-solved and its gap certified at the horizon's resolution. none: one solve. Use it for a year with hpc",
+    )
+
+    @field_validator("screening_resolution")
+    @classmethod
+    def _screening_divides_a_day(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        resolution_minutes(value)
+        return value.strip()
 
 
 class Treasury(_Strict):
