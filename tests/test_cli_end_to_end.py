@@ -45,7 +45,7 @@ def test_summary_has_the_documented_keys(example_run):
 def test_workbook_totals_equal_summary_json(example_run):
     summary = json.loads((example_run / "summary.json").read_text())
     book = openpyxl.load_workbook(example_run / "report.xlsx", read_only=True)
-    assert book.sheetnames == ["Summary", "Dispatch", "Sites", "Breakeven", "Curtailment", "P&L", "Charts", "Assumptions", "Run"]
+    assert book.sheetnames == ["Summary", "Dispatch", "Sites", "Breakeven", "Curtailment", "Fleet plan", "P&L", "Charts", "Assumptions", "Run"]
     labels = {label: key for key, label, _, _ in SUMMARY_ROWS}
     shown = {row[0]: row[1] for row in book["Summary"].iter_rows(values_only=True) if row and row[0] in labels}
     assert len(shown) == len(SUMMARY_ROWS)

@@ -36,7 +36,7 @@ def cfo_report(cfo, tmp_path_factory):
 
 def test_every_sheet_reads_back_with_pandas(cfo_report):
     sheets = pd.read_excel(cfo_report, sheet_name=None)
-    assert list(sheets) == ["Summary", "Dispatch", "Sites", "Breakeven", "Curtailment", "Treasury", "Covenants", "P&L", "Charts", "Assumptions", "Run"]
+    assert list(sheets) == ["Summary", "Dispatch", "Sites", "Breakeven", "Curtailment", "Fleet plan", "Treasury", "Covenants", "P&L", "Charts", "Assumptions", "Run"]
     assert all(not frame.empty for frame in sheets.values())
 
 
@@ -44,8 +44,9 @@ def test_charts_are_native_excel_charts(cfo_report):
     with zipfile.ZipFile(cfo_report) as archive:
         charts = [name for name in archive.namelist() if name.startswith("xl/charts/chart")]
         kinds = [("barChart" in archive.read(c).decode()) for c in charts]
-    # MW by model (bars), price vs break-even, cash vs covenant, BTC sold and held, monthly P&L
-    assert len(charts) == 5 and sum(kinds) == 3
+    # MW by model (bars), price vs break-even, cash vs covenant, BTC sold and held, monthly P&L,
+    # interconnect use by month (bars)
+    assert len(charts) == 6 and sum(kinds) == 4
 
 
 def test_summary_describes_the_plan_in_words(cfo, cfo_report):

@@ -31,6 +31,12 @@ def describe_plan(results: Results, first_day, last_day) -> list[str]:
         lines.append(f"Curtailing in the 4CP intervals avoids ${k['four_cp_avoided_usd']:,.0f} of transmission charges (charged: ${k['four_cp_charge_usd']:,.0f}).")
     if k["demand_response_revenue_usd"]:
         lines.append(f"Demand-response commitments earn ${k['demand_response_revenue_usd']:,.0f}.")
+    if k["machines_bought"] or k["machines_retired"] or k["hpc_mw_converted"]:
+        lines.append(
+            f"It buys {k['machines_bought']:,} machines, retires {k['machines_retired']:,} for ${k['resale_proceeds_usd']:,.0f} "
+            f"and converts {k['hpc_mw_converted']:,.1f} MW to AI/HPC hosting earning ${k['hosting_revenue_usd']:,.0f}; "
+            f"capex ${k['capex_usd']:,.0f} (Fleet plan sheet)."
+        )
     if "terminal_value_usd" in k:
         lines.append(
             f"It sells {k['btc_sold']:,.2f} BTC for ${k['sale_proceeds_usd']:,.0f} and ends with ${k['ending_cash_usd']:,.0f} cash "

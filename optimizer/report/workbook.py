@@ -60,7 +60,7 @@ SUMMARY_ROWS = [
 """Summary sheet rows; the values are exactly those of ``summary.json``."""
 
 TREASURY_SUMMARY_ROWS = [
-    ("terminal_value_usd", "Terminal value (cash + BTC at the terminal mark)", "USD", USD),
+    ("terminal_value_usd", "Terminal value (cash + BTC at the terminal mark + machines and halls held)", "USD", USD),
     ("btc_sold", "BTC sold", "BTC", BTC),
     ("sale_proceeds_usd", "Sale proceeds after sale costs", "USD", USD),
     ("ending_cash_usd", "Ending cash", "USD", USD),
@@ -74,6 +74,22 @@ TREASURY_SUMMARY_ROWS = [
     ("min_cash_headroom_usd", "Smallest covenant headroom", "USD", USD),
 ]
 """Summary rows added when the case has a treasury section."""
+
+RENEWAL_SUMMARY_ROWS = [
+    ("capex_usd", "Capex (machines bought and halls converted)", "USD", USD),
+    ("machines_bought", "Machines bought", "units", COUNT),
+    ("machines_retired", "Machines retired", "units", COUNT),
+    ("resale_proceeds_usd", "Resale proceeds of retired machines", "USD", USD),
+    ("hpc_mw_converted", "Interconnect converted to AI/HPC hosting", "MW", NUMBER),
+    ("hosting_revenue_usd", "AI/HPC hosting revenue", "USD", USD),
+    ("terminal_fleet_value_usd", "Fleet at the end, at resale prices (in the terminal value)", "USD", USD),
+    ("terminal_hpc_value_usd", "Converted halls at the end, lease beyond the horizon (in the terminal value)", "USD", USD),
+]
+"""Summary rows added when the case may buy, retire or convert, or the plan did; the last two
+only with a treasury section."""
+
+FLEET_PLAN_TOTALS = ("ordered", "delivered", "retired", "capex_usd", "resale_usd")
+"""Fleet plan columns summed on its Total row: the flows (installed counts are stocks and do not add up over months)."""
 
 # column name -> (header, number format); a header names its unit
 COLUMNS = {
@@ -137,6 +153,20 @@ COLUMNS = {
     "deployment_mwh": ("of which at DR deployments [MWh]", NUMBER),
     "price_mwh": ("of which for price [MWh]", NUMBER),
     "mean_spot_when_price_curtailed_usd_per_mwh": ("Mean spot when curtailed for price [USD/MWh]", USD_CENTS),
+    "installed_start": ("Installed at the month's start [units]", COUNT),
+    "ordered": ("Ordered [units]", COUNT),
+    "delivered": ("Delivered [units]", COUNT),
+    "retired": ("Retired [units]", COUNT),
+    "installed_end": ("Installed at the month's end [units]", COUNT),
+    "capex_usd": ("Capex [USD]", USD),
+    "resale_usd": ("Resale proceeds [USD]", USD),
+    "mw_ordered": ("Halls ordered [MW]", NUMBER),
+    "mw_converted_end": ("Converted on the month's last day [MW]", NUMBER),
+    "commissioned": ("Halls commissioned (date: MW)", None),
+    "mean_mw_leased": ("Leased, monthly mean [MW]", NUMBER),
+    "tenant_load_mwh": ("Tenant load [MWh]", NUMBER),
+    "hosting_revenue_usd": ("Hosting revenue [USD]", USD),
+    "tenant_energy_cost_usd": ("Tenant energy cost [USD]", USD),
 }
 
 
@@ -161,6 +191,9 @@ def write_report(path: Path, results: Results, case: Case) -> Path:
         _table_sheet(book, "Sites", results.sites, timezone)
         _table_sheet(book, "Breakeven", results.breakeven, timezone)
         _table_sheet(book, "Curtailment", results.curtailment, timezone)
+        _fleet_plan_sheet(book, results.fleet_plan, timezone)
+        if results.hpc_plan is not None:
+            _table_sheet(book, "HPC plan", results.hpc_plan, timezone)
         if results.treasury is not None:
             _table_sheet(book, "Treasury", results.treasury, timezone)
         if results.covenants is not None:
@@ -198,6 +231,8 @@ def _summary_sheet(book: Workbook, results: Results, case: Case) -> None:
     sheet.append([])
     sheet.append(header_cells(sheet, ["Figure", "Value", "Unit"]))
     rows = SUMMARY_ROWS + (TREASURY_SUMMARY_ROWS if "terminal_value_usd" in results.kpis else [])
+    if _renews(results, case):
+        rows = rows + [row for row in RENEWAL_SUMMARY_ROWS if row[0] in results.kpis]
     for key, label, unit, number_format in rows:
         sheet.append([label, cell(sheet, results.kpis[key], number_format), unit])
     if "terminal_value_usd" in results.kpis:
@@ -212,6 +247,20 @@ def _summary_sheet(book: Workbook, results: Results, case: Case) -> None:
     for line, usd in zip(results.pnl["line"], results.pnl["usd"]):
         sheet.append([line, cell(sheet, float(usd), USD), "USD"])
     sheet.append([cell(sheet, "Total", font=Font(bold=True)), cell(sheet, float(results.pnl["usd"].sum()), USD, Font(bold=True)), "USD"])
+
+
+def _renews(results: Results, case: Case) -> bool:
+    """Whether the case may buy, retire or convert, or the plan did: only then does the Summary show those figures."""
+    spec = case.spec
+    return bool(spec.purchases or spec.retirements or spec.hpc) or any(results.kpis.get(key) for key, *_ in RENEWAL_SUMMARY_ROWS)
+
+
+def _fleet_plan_sheet(book: Workbook, fleet_plan: pd.DataFrame, timezone: str) -> None:
+    """Machines installed, ordered, delivered and retired per site, model and month, with a Total row of the flows."""
+    sheet = _table_sheet(book, "Fleet plan", fleet_plan, timezone)
+    bold = Font(bold=True)
+    totals = [cell(sheet, float(fleet_plan[c].sum()), COLUMNS[c][1], bold) if c in FLEET_PLAN_TOTALS else None for c in fleet_plan.columns[1:]]
+    sheet.append([cell(sheet, "Total", font=bold)] + totals)
 
 
 def _monthly_pnl_sheet(book: Workbook, monthly: pd.DataFrame) -> None:
@@ -249,7 +298,8 @@ def _table_sheet(book: Workbook, title: str, frame: pd.DataFrame, timezone: str)
 
 def _charts_sheet(book: Workbook, results: Results) -> None:
     """Native Excel charts over the daily data: MW by model and curtailed, power price against
-    break-even, monthly P&L, and with a treasury the cash against the covenant and BTC held and sold."""
+    break-even, monthly P&L, interconnect use by month, and with a treasury the cash against the
+    covenant and BTC held and sold."""
     daily = results.daily
     sheet = book.create_sheet("Charts")
     sheet.sheet_view.showGridLines = False
@@ -307,6 +357,19 @@ def _charts_sheet(book: Workbook, results: Results) -> None:
     pnl.grouping, pnl.overlap = "stacked", 100
     pnl.title, pnl.y_axis.title, pnl.width, pnl.height = "Monthly P&L by line", "USD", 24, 9
     charts.append(pnl)
+    interconnect = results.interconnect[results.interconnect["site"] == "all sites"].drop(columns="site")
+    sheet.append([])
+    use_row = header_row + len(monthly) + 2
+    sheet.append(header_cells(sheet, ["Month, all sites"] + list(interconnect.columns[1:])))
+    for row in zip(*(_python_values(interconnect[c]) for c in interconnect.columns)):
+        sheet.append(list(row))
+    last_row = use_row + len(interconnect)
+    use = BarChart()
+    use.add_data(Reference(sheet, min_col=2, max_col=len(interconnect.columns), min_row=use_row, max_row=last_row), titles_from_data=True)
+    use.set_categories(Reference(sheet, min_col=1, min_row=use_row + 1, max_row=last_row))
+    use.grouping, use.overlap = "stacked", 100
+    use.title, use.y_axis.title, use.width, use.height = "Interconnect use by month", "MW (monthly mean, all sites)", 24, 9
+    charts.append(styled(use))
     column = get_column_letter(len(headers) + 2)
     for i, chart in enumerate(charts):
         sheet.add_chart(chart, f"{column}{2 + 20 * i}")
