@@ -136,6 +136,16 @@ def main() -> None:
     network["difficulty"] = retargets.reindex(network["timestamp"]).ffill().to_numpy()
     network.to_csv(folder / "network_2026q1.csv", index=False)
 
+    folder = HERE / "pivot_2026"
+    folder.mkdir(exist_ok=True)
+    zones = {"west": "LZ_WEST", "north": "LZ_NORTH", "south": "LZ_SOUTH"}
+    prices = None
+    for site, zone in zones.items():
+        frame = shifted_hourly_prices(shared, zone, "2023-01-01", "2024-01-01", years=3).rename(columns={"price_usd_per_mwh": site})
+        prices = frame if prices is None else prices.merge(frame, on="timestamp", how="outer", validate="one_to_one")
+    prices.to_csv(folder / "ercot_zones_2023_as_2026.csv", index=False)
+    rescaled_btc_path(shared, "2024-04-07", 366, 68_000.0, "2026-01-01").to_csv(folder / "btc_2026.csv", index=False)
+
     folder = HERE / "ercot_west_2023"
     folder.mkdir(exist_ok=True)
     ercot_zone_hourly(shared, "LZ_WEST", "2023-01-01", "2024-01-01").to_csv(folder / "ercot_lz_west_2023.csv", index=False)

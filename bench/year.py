@@ -1,0 +1,108 @@
+"""Benchmark the year-scale plan end to end, stage by stage: time and peak memory.
+
+Runs ``examples/pivot_2026`` (3 sites, a year hourly, monthly purchases, retirements and HPC
+halls, a daily treasury) through load, build, hand-off + solve, the hourly re-check and the
+report, printing each stage's wall time and the process's peak resident memory after it. With
+``--models 12`` each site instead holds the 12 most efficient machine models of the ASIC
+catalogue (the issue's 3 sites x 12 models), every one retirable. A benchmark, not a test: it
+asserts nothing, but it says whether the certified gap met the case's ``solver.mip_gap``.
+
+Run from the repository root: ``python bench/year.py [--models 12]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from models.build import build_model, build_screening_model
+from optimizer.case import load_case
+from optimizer.cli import asic_catalogue
+from optimizer.report import write_report
+from optimizer.results import extract_results
+from optimizer.solve import plan_violation, solve
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pivot_2026"
+
+
+def twelve_model_case(folder: Path) -> Path:
+    """The pivot case with each site's fleet spread over the 12 most efficient catalogue models."""
+    for csv in EXAMPLE.glob("*.csv"):
+        shutil.copy(csv, folder)
+    base = yaml.safe_load((EXAMPLE / "case.yaml").read_text())
+    catalogue = asic_catalogue().assign(j_per_th=lambda t: t["power_w"] / t["hashrate_th"]).nsmallest(12, "j_per_th")
+    keep = {m["name"]: m for m in base["miner_models"] if m["name"] == "S21 XP"}
+    base["miner_models"] = [
+        keep.get(r.model, {"name": r.model, "hashrate_th": float(r.hashrate_th), "power_w": float(r.power_w), "resale_usd": 0.1 * 14.0 * float(r.hashrate_th)})
+        for r in catalogue.itertuples()
+    ]
+    if "S21 XP" not in {m["name"] for m in base["miner_models"]}:
+        base["miner_models"].append(keep["S21 XP"])
+    base["fleet"], base["retirements"] = [], []
+    for site in base["sites"]:
+        per_model_mw = 0.9 * site["interconnect_mw"] / (1.0 + site["aux_load_fraction"]) / len(catalogue)
+        for r in catalogue.itertuples():
+            base["fleet"].append({"site": site["name"], "model": r.model, "count": int(per_model_mw * 1e6 / r.power_w)})
+            base["retirements"].append({"site": site["name"], "model": r.model})
+    base["name"] = "Pivot 2026, 3 sites x 12 models"
+    path = folder / "case.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    return path
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process so far [MB]."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, choices=(0, 12), default=0, help="12: spread each site's fleet over 12 catalogue models")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        path = twelve_model_case(folder) if args.models else EXAMPLE / "case.yaml"
+        stages = []
+
+        def stage(name: str, began: float, seconds: float | None = None) -> None:
+            stages.append((name, time.perf_counter() - began if seconds is None else seconds, peak_mb()))
+
+        began = time.perf_counter()
+        case = load_case(path)
+        stage("load", began)
+        began = time.perf_counter()
+        model = build_model(case)
+        screen = build_screening_model(case)
+        stage("build", began)
+        began = time.perf_counter()
+        report = solve(model, case.spec.solver, log=lambda line: print(f"  {time.perf_counter() - began:7.1f} s  {line}"))
+        wall = time.perf_counter() - began
+        stages.append(("hand-off", report.handoff_seconds, peak_mb()))
+        stages.append(("solve (HiGHS)", report.solve_seconds, peak_mb()))
+        stages.append(("solve (other)", wall - report.handoff_seconds - report.solve_seconds, peak_mb()))
+        began = time.perf_counter()
+        violation = plan_violation(model)
+        results = extract_results(model, case, report)
+        stage("re-check", began)
+        began = time.perf_counter()
+        write_report(folder / "report.xlsx", results, case)
+        stage("report", began)
+        print(f"{case.name}: {case.grid.n_periods:,} periods, {len(case.machine_classes)} machine classes, {len(case.spec.sites)} sites")
+        print(f"  {report.status}, certified gap {report.mip_gap:.2e} (target {case.spec.solver.mip_gap:g}), {report.method}")
+        print(f"  objective ${report.objective_usd:,.0f}, bound ${report.bound_usd:,.0f}, largest row violation of the plan {violation:.1e}")
+        k = results.kpis
+        print(f"  bought {k['machines_bought']:,}, retired {k['machines_retired']:,}, HPC {k['hpc_mw_converted']:g} MW, capex ${k['capex_usd']:,.0f}")
+        print(f"  {'stage':<16}{'seconds':>9}{'peak MB':>10}")
+        for name, seconds, mb in stages:
+            print(f"  {name:<16}{seconds:>9.1f}{mb:>10.0f}")
+        print(f"  {'total':<16}{sum(s for _, s, _ in stages):>9.1f}")
+
+
+if __name__ == "__main__":
+    main()
