@@ -81,7 +81,7 @@ def main() -> None:
         screen = build_screening_model(case)
         stage("build", began)
         began = time.perf_counter()
-        report = solve(model, case.spec.solver, log=lambda line: print(f"  {time.perf_counter() - began:7.1f} s  {line}"))
+        report = solve(model, case.spec.solver, log=lambda line: print(f"  {time.perf_counter() - began:7.1f} s  {line}"), screen=screen)
         wall = time.perf_counter() - began
         stages.append(("hand-off", report.handoff_seconds, peak_mb()))
         stages.append(("solve (HiGHS)", report.solve_seconds, peak_mb()))
