@@ -438,11 +438,13 @@ def _run_sheet(book: Workbook, results: Results, case: Case) -> None:
         ("solve time in HiGHS [s]", solve.solve_seconds),
         ("hand-off to HiGHS [s]", solve.handoff_seconds),
         ("machine counts floored and repaired", solve.floored_counts),
+        ("method", solve.method),
         ("dispatch periods", case.grid.n_periods),
     ] + [(f"solver.{name}", value) for name, value in case.spec.solver.model_dump().items()]
     sheet.append(header_cells(sheet, ["Run", "Value"]))
     for name, value in rows:
-        sheet.append([name, value])
+        # an option left unset reads as its YAML word, not as an empty cell
+        sheet.append([name, "none" if value is None else value])
 
 
 def _python_values(column: pd.Series) -> list:
