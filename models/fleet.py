@@ -63,21 +63,16 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     models = {m.name: m for m in case.spec.miner_models}
     upper = [c.capacity if (c.site, c.model) in renewing else models[c.model].availability * c.installed for c in classes]
 
-    def domain(_, k, t):
-        integer = solver.integer_strategy == "integer" or classes[k].capacity <= solver.integer_below_units
-        return pyo.NonNegativeIntegers if integer else pyo.NonNegativeReals
-
-    block.running = pyo.Var(block.CLASSES, periods, domain=domain, bounds=lambda _, k, t: (0, upper[k]))
+    block.running = pyo.Var(
+        block.CLASSES, periods, domain=lambda _, k, t: count_domain(solver, classes[k].capacity), bounds=lambda _, k, t: (0, upper[k])
+    )
     block.floor_and_repair = pyo.Suffix(direction=pyo.Suffix.LOCAL)
     for var in block.running.values():
         if var.domain is pyo.NonNegativeReals:
             # floored after the monthly decisions (stage 1), which set how many are installed
             block.floor_and_repair[var] = 2
 
-    groups = defaultdict(list)
-    for k, c in enumerate(classes):
-        groups[(c.site, c.model)].append(k)
-    multi_mode = {g: ks for g, ks in groups.items() if len(ks) > 1 and g not in renewing}
+    multi_mode = {g: ks for g, ks in case.classes_by_group.items() if len(ks) > 1 and g not in renewing}
     block.GROUPS = pyo.Set(initialize=sorted(multi_mode), dimen=2)
 
     def machines_within_installed(b, site, machine_model, t):
@@ -111,6 +106,13 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     block.btc_mined = pyo.Expression(expr=linear(block.btc_per_machine.ravel(), all_running))
     block.mining_revenue_usd = pyo.Expression(expr=linear((block.btc_per_machine * case.network.btc_price_usd).ravel(), all_running))
     return block
+
+
+def count_domain(solver, most: int):
+    """Integer for a count of at most ``solver.integer_below_units`` (or with ``integer_strategy:
+    integer``); otherwise continuous, for the solver to floor."""
+    integer = solver.integer_strategy == "integer" or most <= solver.integer_below_units
+    return pyo.NonNegativeIntegers if integer else pyo.NonNegativeReals
 
 
 def renewal_groups(case: Case) -> list[tuple[str, str]]:
@@ -193,16 +195,14 @@ def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     block.GROUPS_R = pyo.Set(initialize=groups, dimen=2, ordered=True)
     block.ORDERS = pyo.Set(initialize=[(p, e) for p, arrive in enumerate(arrivals) for e in arrive], dimen=2, ordered=True)
     block.RETIREMENTS = pyo.Set(initialize=[(r, e) for r in range(len(spec.retirements)) for e in range(len(first_day))], dimen=2, ordered=True)
-    retire_max = [r.max_units if r.max_units is not None else installed0.get((r.site, r.model), 0) + sum(
-        p.max_units for p in spec.purchases if (p.site, p.model) == (r.site, r.model)) for r in spec.retirements]
+    classes = case.machine_classes
+    capacity = {g: classes[ks[0]].capacity for g, ks in case.classes_by_group.items()}
+    retire_max = [r.max_units if r.max_units is not None else capacity[(r.site, r.model)] for r in spec.retirements]
     solver = spec.solver
-
-    def domain(most: int):
-        integer = solver.integer_strategy == "integer" or most <= solver.integer_below_units
-        return pyo.NonNegativeIntegers if integer else pyo.NonNegativeReals
-
-    block.bought = pyo.Var(block.ORDERS, domain=lambda _, p, e: domain(spec.purchases[p].max_units), bounds=lambda _, p, e: (0, spec.purchases[p].max_units))
-    block.retired = pyo.Var(block.RETIREMENTS, domain=lambda _, r, e: domain(retire_max[r]), bounds=lambda _, r, e: (0, retire_max[r]))
+    block.bought = pyo.Var(
+        block.ORDERS, domain=lambda _, p, e: count_domain(solver, spec.purchases[p].max_units), bounds=lambda _, p, e: (0, spec.purchases[p].max_units)
+    )
+    block.retired = pyo.Var(block.RETIREMENTS, domain=lambda _, r, e: count_domain(solver, retire_max[r]), bounds=lambda _, r, e: (0, retire_max[r]))
     block.floor_and_repair = pyo.Suffix(direction=pyo.Suffix.LOCAL)
     block.monthly_decision = pyo.Suffix(direction=pyo.Suffix.LOCAL)
     for var in [*block.bought.values(), *block.retired.values()]:
@@ -239,14 +239,11 @@ def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
 
     block.installed_roll_forward = pyo.Constraint(block.GROUPS_R, days, rule=installed_roll_forward)
 
-    in_group = defaultdict(list)
-    for k, c in enumerate(case.machine_classes):
-        in_group[(c.site, c.model)].append(k)
     day_of_period = grid.day_of_period
 
     def machines_within_installed_fleet(b, site, machine_model, t):
         """Machines run only while installed and available; a machine runs in one mode at a time."""
-        ks = in_group[(site, machine_model)]
+        ks = case.classes_by_group[(site, machine_model)]
         availability = models[machine_model].availability
         return linear(np.ones(len(ks)), [fleet.running[k, t] for k in ks]) <= availability * b.installed[site, machine_model, day_of_period[t]]
 

@@ -71,12 +71,6 @@ class TimeGrid:
         return self._local_days[1]
 
     @property
-    def epochs(self) -> list[dt.date]:
-        """Decision epochs: the first horizon day of each local calendar month, in order."""
-        days = self.days
-        return [day for i, day in enumerate(days) if i == 0 or (day.year, day.month) != (days[i - 1].year, days[i - 1].month)]
-
-    @property
     def epoch_first_day(self) -> np.ndarray:
         """Index into :attr:`days` of the first day of each epoch [-]."""
         days = self.days
@@ -213,6 +207,14 @@ class Case:
     def name(self) -> str:
         """Case name."""
         return self.spec.name
+
+    @cached_property
+    def classes_by_group(self) -> dict[tuple[str, str], list[int]]:
+        """(site, model) -> its classes k, one per mode, in class order; the modes share the machines."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for k, c in enumerate(self.machine_classes):
+            groups.setdefault((c.site, c.model), []).append(k)
+        return groups
 
     @cached_property
     def content_hash(self) -> str:
