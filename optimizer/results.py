@@ -117,10 +117,12 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
     running = np.array([[model.fleet.running[k, t].value for t in range(grid.n_periods)] for k in range(len(classes))])
     dispatch = _dispatch_table(model, case, running)
     installed = _installed_by_period(model, case)
+    converted = {site.name: _converted_mw(model, case, site.name) for site in case.spec.sites}
+    capacity = {site.name: _mining_capacity_mw(case, installed, site, converted[site.name]) for site in case.spec.sites}
     pnl = _pnl_table(model)
     _reconcile("P&L lines vs objective", pnl["usd"].sum(), report.objective_usd)
     pnl_monthly = _monthly_pnl(model, case, running, pnl)
-    sites = _site_table(case, dispatch, model, report, installed)
+    sites = _site_table(case, dispatch, model, report, installed, capacity)
     energy_cost_usd = -pnl.loc[pnl["line"].str.startswith("power."), "usd"].sum()
     _reconcile("site energy costs vs power P&L", sites["energy_cost_usd"].sum(), energy_cost_usd)
     _reconcile("site 4CP charges vs 4CP P&L", sites["four_cp_charge_usd"].sum(), -_line(pnl, "four_cp.four_cp_cost_usd"))
@@ -130,7 +132,7 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
     energy_mwh = float(sites["energy_mwh"].sum())
     fleet_plan = _fleet_plan(model, case, installed)
     _reconcile("fleet plan capex vs renewal P&L", fleet_plan["capex_usd"].sum(), -_line(pnl, "renewal.machine_capex_cost_usd"))
-    hpc_plan = _hpc_plan(model, case)
+    hpc_plan = _hpc_plan(model, case, converted)
     if hpc_plan is not None:
         _reconcile("HPC plan revenue vs hosting P&L", hpc_plan["hosting_revenue_usd"].sum(), _line(pnl, "hosting.hosting_revenue_usd"))
     kpis = {
@@ -179,13 +181,13 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         sites=sites,
         breakeven=breakeven,
         thresholds=_thresholds_table(breakeven),
-        curtailment=_curtailment_table(model, case, dispatch, installed),
-        daily=_daily_table(model, case, dispatch, installed),
+        curtailment=_curtailment_table(model, case, dispatch, capacity),
+        daily=_daily_table(case, dispatch, capacity),
         pnl=pnl,
         pnl_monthly=pnl_monthly,
         fleet_plan=fleet_plan,
         hpc_plan=hpc_plan,
-        interconnect=_interconnect_table(model, case, dispatch),
+        interconnect=_interconnect_table(case, dispatch, converted),
         treasury=treasury,
         covenants=covenants,
         solve=report,
@@ -215,7 +217,9 @@ def _dispatch_table(model: pyo.ConcreteModel, case: Case, running: np.ndarray) -
     )
 
 
-def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, report: SolveReport, installed: np.ndarray) -> pd.DataFrame:
+def _site_table(
+    case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, report: SolveReport, installed: np.ndarray, capacity: dict[str, np.ndarray]
+) -> pd.DataFrame:
     """Per site: energy and its cost recomputed from the dispatch, curtailment, uptime, interconnect value."""
     hours = case.grid.hours
     n = case.grid.n_periods
@@ -229,7 +233,7 @@ def _site_table(case: Case, dispatch: pd.DataFrame, model: pyo.ConcreteModel, re
         block_mw, block_cost = fixed_block_schedule(case, site.name)
         energy_cost = float(spot @ ((load_mw - block_mw) * hours) + site.power.per_mwh_charges_usd * load_mw @ hours + block_cost.sum())
         nameplate_mw = _nameplate_mw(case, installed, site)
-        capacity_mw = _mining_capacity_mw(model, case, installed, site)
+        capacity_mw = capacity[site.name]
         groups = _group_rows(case, site.name)
         energy_mwh = float(load_mw @ hours)
         interconnect = model.power.site_load_within_interconnect
@@ -269,7 +273,7 @@ def _four_cp_figures(model: pyo.ConcreteModel, site, load_mw: np.ndarray, flat_o
     return float(usd_per_mw @ load_mw), float(usd_per_mw @ (flat_out_mw - load_mw))
 
 
-def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame, installed: np.ndarray) -> pd.DataFrame:
+def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame, capacity: dict[str, np.ndarray]) -> pd.DataFrame:
     """Per site and month: MWh curtailed below what the fleet could draw, split by why.
 
     Curtailment in a 4CP interval counts as 4CP, in a deployment period as demand response,
@@ -285,7 +289,7 @@ def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFr
     for site in case.spec.sites:
         at_site = dispatch[dispatch["site"] == site.name]
         load_mw = (1.0 + site.aux_load_fraction) * at_site["it_load_mw"].to_numpy().reshape(-1, n).sum(axis=0)
-        curtailed = _curtailment_mw(_mining_capacity_mw(model, case, installed, site), load_mw) * hours
+        curtailed = _curtailment_mw(capacity[site.name], load_mw) * hours
         largest_machine_mw = (1.0 + site.aux_load_fraction) * max((c.power_w / 1e6 for c in case.machine_classes if c.site == site.name), default=0.0)
         at_four_cp = four_cp is not None and site.name in four_cp.weights
         in_four_cp = four_cp.weights[site.name] > 0 if at_four_cp else np.zeros(n, dtype=bool)
@@ -314,7 +318,7 @@ def _curtailment_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFr
     return table[["site"] + [c for c in table.columns if c != "site"]]
 
 
-def _daily_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame, installed: np.ndarray) -> pd.DataFrame:
+def _daily_table(case: Case, dispatch: pd.DataFrame, capacity: dict[str, np.ndarray]) -> pd.DataFrame:
     """Mean site MW by machine model and curtailed, and mean spot price per site, for each local day."""
     grid = case.grid
     n, day_of_period, hours = grid.n_periods, grid.day_of_period, grid.hours
@@ -330,8 +334,7 @@ def _daily_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame, i
         rows = (dispatch["model"] == machine_model).to_numpy()
         table[f"{machine_model} [MW]"] = daily_mean(site_mw[rows].reshape(-1, n).sum(axis=0))
     curtailed = sum(
-        _curtailment_mw(_mining_capacity_mw(model, case, installed, site), site_mw[(dispatch["site"] == site.name).to_numpy()].reshape(-1, n).sum(axis=0))
-        for site in case.spec.sites
+        _curtailment_mw(capacity[site.name], site_mw[(dispatch["site"] == site.name).to_numpy()].reshape(-1, n).sum(axis=0)) for site in case.spec.sites
     )
     table["curtailed [MW]"] = daily_mean(curtailed)
     for site in case.spec.sites:
@@ -355,11 +358,7 @@ def _installed_by_period(model: pyo.ConcreteModel, case: Case) -> np.ndarray:
 
 def _group_rows(case: Case, site: str) -> list[int]:
     """One class row per machine model at ``site`` (a model's modes share its machines)."""
-    first = {}
-    for k, c in enumerate(case.machine_classes):
-        if c.site == site:
-            first.setdefault(c.model, k)
-    return list(first.values())
+    return [ks[0] for (at, _), ks in case.classes_by_group.items() if at == site]
 
 
 def _nameplate_mw(case: Case, installed: np.ndarray, site, available: bool = False) -> np.ndarray:
@@ -372,11 +371,10 @@ def _nameplate_mw(case: Case, installed: np.ndarray, site, available: bool = Fal
     return (1.0 + site.aux_load_fraction) * (power_mw @ installed[rows]) if rows else np.zeros(case.grid.n_periods)
 
 
-def _mining_capacity_mw(model: pyo.ConcreteModel, case: Case, installed: np.ndarray, site) -> np.ndarray:
+def _mining_capacity_mw(case: Case, installed: np.ndarray, site, converted_mw: np.ndarray) -> np.ndarray:
     """MW the site's mining could draw per period: available machines at nameplate, within the
-    interconnect left after the halls converted to hosting [MW]."""
-    converted = _converted_mw(model, case, site.name)[case.grid.day_of_period]
-    return np.minimum(_nameplate_mw(case, installed, site, available=True), site.interconnect_mw - converted)
+    interconnect left after ``converted_mw`` (per day) went to hosting [MW]."""
+    return np.minimum(_nameplate_mw(case, installed, site, available=True), site.interconnect_mw - converted_mw[case.grid.day_of_period])
 
 
 def _converted_mw(model: pyo.ConcreteModel, case: Case, site: str) -> np.ndarray:
@@ -436,17 +434,17 @@ def _fleet_plan(model: pyo.ConcreteModel, case: Case, installed: np.ndarray) -> 
     grid, spec = case.grid, case.spec
     months = [_month(day) for day in grid.days]
     first_period = np.searchsorted(grid.day_of_period, np.arange(len(grid.days)))
-    keys = list(dict.fromkeys((c.site, c.model) for c in case.machine_classes))
-    rows = {k: c for c, k in reversed(list(enumerate((c.site, c.model) for c in case.machine_classes)))}
-    flows = {key: {name: np.zeros(len(grid.days)) for name in ("ordered", "delivered", "retired", "capex_usd", "resale_usd")} for key in keys}
+    rows = {key: ks[0] for key, ks in case.classes_by_group.items()}
+    flows = {key: {name: np.zeros(len(grid.days)) for name in ("ordered", "delivered", "retired", "capex_usd", "resale_usd")} for key in rows}
     renewal = model.component("renewal")
     if renewal is not None:
         models = {m.name: m for m in spec.miner_models}
         first_day = grid.epoch_first_day
+        arrivals = [order_arrival_days(case, purchase.lead_time_days) for purchase in spec.purchases]
         for (p, e), var in renewal.bought.items():
             purchase = spec.purchases[p]
             flow = flows[(purchase.site, purchase.model)]
-            arrive = order_arrival_days(case, purchase.lead_time_days)[e]
+            arrive = arrivals[p][e]
             flow["ordered"][first_day[e]] += var.value
             flow["delivered"][arrive] += var.value
             flow["capex_usd"][first_day[e] if purchase.capex_paid == "order" else arrive] += var.value * purchase_price_usd(case, purchase)
@@ -456,9 +454,9 @@ def _fleet_plan(model: pyo.ConcreteModel, case: Case, installed: np.ndarray) -> 
             flow["retired"][first_day[e]] += var.value
             flow["resale_usd"][first_day[e]] += var.value * (models[retirement.model].resale_usd or 0.0)
     frames = []
-    for site, machine_model in keys:
-        closing = installed[rows[(site, machine_model)]][first_period]
-        opening = np.concatenate(([case.machine_classes[rows[(site, machine_model)]].installed], closing[:-1]))
+    for (site, machine_model), k in rows.items():
+        closing = installed[k][first_period]
+        opening = np.concatenate(([case.machine_classes[k].installed], closing[:-1]))
         frame = pd.DataFrame({"month": months, **flows[(site, machine_model)]}).groupby("month", sort=True).sum()
         # a month opens with the machines of the day before its first day's deliveries and retirements
         frame.insert(0, "installed_start", pd.Series(opening, index=months).groupby(level=0, sort=True).first())
@@ -468,7 +466,7 @@ def _fleet_plan(model: pyo.ConcreteModel, case: Case, installed: np.ndarray) -> 
     return table[["site", "model", "month", "installed_start", "ordered", "delivered", "retired", "installed_end", "capex_usd", "resale_usd"]]
 
 
-def _hpc_plan(model: pyo.ConcreteModel, case: Case) -> pd.DataFrame | None:
+def _hpc_plan(model: pyo.ConcreteModel, case: Case, converted: dict[str, np.ndarray]) -> pd.DataFrame | None:
     """Per site and month: halls ordered and commissioned, MW converted and leased, the cash they move."""
     hosting = model.component("hosting")
     if hosting is None:
@@ -505,8 +503,7 @@ def _hpc_plan(model: pyo.ConcreteModel, case: Case) -> pd.DataFrame | None:
                 "tenant_energy_cost_usd": lines["hpc_energy_cost_usd"],
             }
         ).groupby("month", sort=True).sum()
-        converted = pd.Series(_converted_mw(model, case, site), index=months).groupby(level=0, sort=True).last()
-        frame.insert(2, "mw_converted_end", converted)
+        frame.insert(2, "mw_converted_end", pd.Series(converted[site], index=months).groupby(level=0, sort=True).last())
         frame.insert(3, "commissioned", pd.Series(["; ".join(c) for c in commissioned], index=months).groupby(level=0, sort=True).agg(
             lambda texts: "; ".join(t for t in texts if t)))
         frames.append(frame.reset_index().assign(site=site))
@@ -514,7 +511,7 @@ def _hpc_plan(model: pyo.ConcreteModel, case: Case) -> pd.DataFrame | None:
     return table[["site"] + [c for c in table.columns if c != "site"]]
 
 
-def _interconnect_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataFrame) -> pd.DataFrame:
+def _interconnect_table(case: Case, dispatch: pd.DataFrame, converted: dict[str, np.ndarray]) -> pd.DataFrame:
     """Per month, per site and for all sites: mean MW by machine model (auxiliaries included), converted to hosting, and unused."""
     grid = case.grid
     n, hours = grid.n_periods, grid.hours
@@ -527,7 +524,7 @@ def _interconnect_table(model: pyo.ConcreteModel, case: Case, dispatch: pd.DataF
         for machine_model in machine_models:
             rows = (at_site["model"] == machine_model).to_numpy()
             columns[f"{machine_model} [MW]"] = (1.0 + site.aux_load_fraction) * at_site["it_load_mw"].to_numpy()[rows].reshape(-1, n).sum(axis=0)
-        columns["HPC [MW]"] = _converted_mw(model, case, site.name)[grid.day_of_period]
+        columns["HPC [MW]"] = converted[site.name][grid.day_of_period]
         columns["unused [MW]"] = site.interconnect_mw - sum(columns.values())
         weighted = pd.DataFrame({name: mw * hours for name, mw in columns.items()}).groupby(months, sort=True).sum()
         frame = weighted.div(pd.Series(hours).groupby(months, sort=True).sum(), axis=0)
