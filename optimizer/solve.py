@@ -232,24 +232,29 @@ def _pinned(variables: list, values: list[float]):
             var.setub(upper)
 
 
+def _flagged(model: pyo.ConcreteModel, suffix_name: str) -> list[tuple]:
+    """(variable, value) for every variable any block's suffix ``suffix_name`` flags with a true value."""
+    return [
+        (var, value)
+        for suffix in model.component_objects(pyo.Suffix, descend_into=True)
+        if suffix.local_name == suffix_name
+        for var, value in suffix.items()
+        if value
+    ]
+
+
 def _floor_and_repair_stages(model: pyo.ConcreteModel) -> dict[int, list]:
     """Variables that any block asked to be solved continuous, then floored, by stage (in order)."""
     stages: dict[int, list] = {}
-    for suffix in model.component_objects(pyo.Suffix, descend_into=True):
-        if suffix.local_name == "floor_and_repair":
-            for var, stage in suffix.items():
-                if stage and not var.fixed:
-                    stages.setdefault(int(stage), []).append(var)
+    for var, stage in _flagged(model, "floor_and_repair"):
+        if not var.fixed:
+            stages.setdefault(int(stage), []).append(var)
     return dict(sorted(stages.items()))
 
 
 def _monthly_decisions(model: pyo.ConcreteModel) -> list:
     """Variables any block flagged as monthly decisions (the same names on any clock)."""
-    flagged = []
-    for suffix in model.component_objects(pyo.Suffix, descend_into=True):
-        if suffix.local_name == "monthly_decision":
-            flagged.extend(var for var, flag in suffix.items() if flag)
-    return flagged
+    return [var for var, _ in _flagged(model, "monthly_decision")]
 
 
 def _relative_gap(objective: float, bound: float) -> float:
@@ -289,15 +294,10 @@ def _run(
     lp.col_cost_ = np.asarray(repn.c.toarray()[0], dtype=float)
     lp.offset_ = offset
     lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    lp.col_lower_ = np.array([-highspy.kHighsInf if v.lb is None else v.lb for v in columns], dtype=float)
-    lp.col_upper_ = np.array([highspy.kHighsInf if v.ub is None else v.ub for v in columns], dtype=float)
+    lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_ = _bounds(repn)
     integer = np.array([v.is_integer() and not relax_integers for v in columns], dtype=bool)
     if integer.any():
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer]
-    rhs = np.asarray(repn.rhs, dtype=float)
-    kind = np.array([row.bound_type for row in repn.rows], dtype=int)
-    lp.row_lower_ = np.where(kind >= 0, np.where(kind == 0, rhs, -highspy.kHighsInf), rhs)
-    lp.row_upper_ = np.where(kind <= 0, np.where(kind == 0, rhs, highspy.kHighsInf), rhs)
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_ = repn.A.indptr
     lp.a_matrix_.index_ = repn.A.indices
@@ -338,6 +338,18 @@ def _run(
     return _Run(status, has_solution, objective, bound, highs.getRunTime(), handoff, duals)
 
 
+def _bounds(repn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Column lower and upper bounds, then row lower and upper bounds, of a compiled model (infinite where none)."""
+    columns = repn.columns
+    col_lower = np.array([-math.inf if v.lb is None else v.lb for v in columns], dtype=float)
+    col_upper = np.array([math.inf if v.ub is None else v.ub for v in columns], dtype=float)
+    rhs = np.asarray(repn.rhs, dtype=float)
+    kind = np.array([row.bound_type for row in repn.rows], dtype=int)
+    row_lower = np.where(kind >= 0, np.where(kind == 0, rhs, -math.inf), rhs)
+    row_upper = np.where(kind <= 0, np.where(kind == 0, rhs, math.inf), rhs)
+    return col_lower, col_upper, row_lower, row_upper
+
+
 def _load_unused(model: pyo.ConcreteModel, solved: set[int]) -> None:
     """Variables the compiler dropped (in no constraint, zero cost) take the bound nearest 0."""
     for var in model.component_data_objects(pyo.Var, descend_into=True):
@@ -374,18 +386,10 @@ def plan_violation(model: pyo.ConcreteModel) -> float:
     afresh and evaluated at the variables' values, with no solver involved.
     """
     repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
-    columns = repn.columns
-    if not columns:
+    if not repn.columns:
         return 0.0
-    x = np.array([var.value for var in columns], dtype=float)
-    lower = np.array([-math.inf if var.lb is None else var.lb for var in columns], dtype=float)
-    upper = np.array([math.inf if var.ub is None else var.ub for var in columns], dtype=float)
-    worst = float(np.max(np.maximum(lower - x, x - upper), initial=0.0))
-    if repn.A.shape[0]:
-        activity = repn.A @ x
-        rhs = np.asarray(repn.rhs, dtype=float)
-        kind = np.array([row.bound_type for row in repn.rows], dtype=int)
-        above = np.where(kind <= 0, activity - rhs, -math.inf)
-        below = np.where(kind >= 0, rhs - activity, -math.inf)
-        worst = max(worst, float(np.max(np.maximum(above, below))))
-    return max(worst, 0.0)
+    x = np.array([var.value for var in repn.columns], dtype=float)
+    col_lower, col_upper, row_lower, row_upper = _bounds(repn)
+    activity = repn.A @ x
+    worst = np.max(np.maximum(col_lower - x, x - col_upper), initial=0.0)
+    return float(max(worst, np.max(np.maximum(row_lower - activity, activity - row_upper), initial=0.0)))

@@ -4,12 +4,13 @@ import dataclasses
 
 import highspy
 import numpy as np
+import pyomo.environ as pyo
 import pytest
 
 from models.build import build_model
 from optimizer import solve as solve_module
 from optimizer.cli import main
-from optimizer.solve import NoPlanError, solve
+from optimizer.solve import NoPlanError, plan_violation, solve
 from test_dispatch import random_case
 
 
@@ -72,3 +73,20 @@ def test_same_case_same_plan():
         report = solve(model, case.spec.solver)
         plans.append((report.objective_usd, report.bound_usd, [v.value for v in model.fleet.running.values()]))
     assert plans[0] == plans[1]
+
+
+def test_plan_violation_is_zero_at_a_solved_plan_and_measures_a_broken_one():
+    _, case = random_case(4)
+    model = build_model(case)
+    solve(model, case.spec.solver)
+    assert plan_violation(model) <= 1e-6
+    # running more machines than installed breaks the variable's bound by one machine, the
+    # site's interconnect row and (with several modes) the model's mode-sharing row by their
+    # excess, each evaluated here on Pyomo's own expressions rather than the compiled matrix
+    var = model.fleet.running[0, 0]
+    var.set_value(var.ub + 1.0, skip_validation=True)
+    c = case.machine_classes[0]
+    rows = [model.power.site_load_within_interconnect[c.site, 0]]
+    if (c.site, c.model, 0) in model.fleet.machines_within_installed:
+        rows.append(model.fleet.machines_within_installed[c.site, c.model, 0])
+    assert plan_violation(model) == pytest.approx(max([1.0] + [pyo.value(row.body) - row.upper for row in rows]), rel=1e-9)
