@@ -46,7 +46,7 @@ def add_hosting(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     Variables
     ---------
     halls[h, e] in {0 .. n_h} integer: halls ordered at the start of e; flagged
-        ``monthly_decision`` (a screening solve may choose them)                    [halls]
+        ``monthly_decision`` (chosen by branch and bound over the LP relaxation)    [halls]
 
     Constraints
     -----------

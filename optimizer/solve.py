@@ -7,13 +7,16 @@ Machine counts marked in a ``floor_and_repair`` suffix are solved continuous, th
 and fixed stage by stage (the suffix value), the model re-solved after each stage: the first
 solve's bound certifies the final plan's gap.
 
-With a screening model (the same case on a coarser clock), the integer monthly decisions (HPC
-halls) are chosen by solving it first; the full model's LP relaxation, with every integer
-relaxed, then gives the bound that certifies the plan solved with those decisions fixed.
+Integer monthly decisions (HPC halls) are chosen by a best-first branch and bound whose nodes
+are the full model's LP relaxation (every integer relaxed), re-solved warm in one HiGHS
+instance as the decisions' bounds change. The largest LP value left unexplored certifies the
+plan then solved with those decisions fixed. A screening model (the same case on a coarser
+clock) may supply the first decisions tried.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import time
 from collections.abc import Callable
@@ -36,6 +39,12 @@ MIP_FEASIBILITY_TOLERANCE = 1e-6
 
 MIN_REPAIR_SECONDS = 1.0
 """Time the repair solve always gets, even after the first solve used the whole limit [s]."""
+
+BRANCH_GAP_SHARE = 0.5
+"""Share of ``solver.mip_gap`` the decision search may leave open; the rest is for flooring counts [-]."""
+
+INTEGRALITY_TOLERANCE = 1e-6
+"""A relaxed decision within this of an integer is taken as that integer [units]."""
 
 _FEASIBLE = highspy.SolutionStatus.kSolutionStatusFeasible
 
@@ -92,6 +101,16 @@ class SolveReport:
 
 
 @dataclass(frozen=True)
+class _Search:
+    values: list[float]  # the decisions' values in the plan, in the order given
+    bound: float  # objective bound on any plan [objective unit]
+    nodes: int  # LPs solved
+    seconds: float
+    handoff_seconds: float
+    timed_out: bool
+
+
+@dataclass(frozen=True)
 class _Run:
     status: highspy.HighsModelStatus
     has_solution: bool
@@ -143,22 +162,27 @@ def solve(
         return max(options.time_limit_s - (time.perf_counter() - started), MIN_REPAIR_SECONDS)
 
     with ExitStack() as decided:
-        runs, bound, method = [], None, "one solve"
-        if screen is not None:
-            say("screening the monthly decisions on the coarser clock")
-            screened = solve(screen, options, lambda line: say(f"  screening: {line}"))
-            decisions = [var for var in _monthly_decisions(model) if var.is_integer()]
-            values = [screen.find_component(var.name).value for var in decisions]
-            say(f"bounding: the full model with every integer relaxed ({len(decisions)} decisions screened)")
-            relaxation = _run(model, options, remaining(), load_solution=False, relax_integers=True)
-            runs.append(relaxation)
-            bound = relaxation.objective if relaxation.status == highspy.HighsModelStatus.kOptimal else math.nan
-            decided.enter_context(_pinned(decisions, values))
-            method = f"decisions screened at {screen.time.period_hours[0]:g} h (gap {screened.mip_gap:.1e}), plan certified against the full LP relaxation"
+        runs, bound, method, search, screened = [], None, "one solve", None, None
+        decisions = [var for var in _monthly_decisions(model) if var.is_integer() and not var.fixed]
+        if decisions:
+            first_try = None
+            if screen is not None:
+                say("screening the monthly decisions on the coarser clock")
+                screened = solve(screen, options, lambda line: say(f"  screening: {line}"))
+                first_try = [screen.find_component(var.name).value for var in decisions]
+            say(f"branching on {len(decisions)} integer monthly decisions over the full LP relaxation")
+            search = _branch_on_decisions(model, decisions, options, remaining(), say, first_try)
+            bound = search.bound
+            decided.enter_context(_pinned(decisions, search.values))
+            started_from = f", first trying the choice screened at {screen.time.period_hours[0]:g} h" if screen is not None else ""
+            method = (
+                f"monthly decisions by best-first branch and bound on the full LP relaxation ({search.nodes} LPs{started_from}), "
+                "plan certified against the largest LP value left unexplored"
+            )
         stages = _floor_and_repair_stages(model)
         relaxed = [var for stage in stages.values() for var in stage]
         say(f"solving with {solver_name()} ({len(relaxed):,} machine counts relaxed, then floored)")
-        first = _run(model, options, remaining() if runs else options.time_limit_s)
+        first = _run(model, options, remaining())
         if not first.has_solution:
             raise NoPlanError(_status_name(first.status), _no_plan_message(first.status, options))
         runs.append(first)
@@ -180,7 +204,7 @@ def solve(
     objective = runs[-1].objective
     bound = first.bound if bound is None else bound
     gap = _relative_gap(objective, bound)
-    if any(run.status == highspy.HighsModelStatus.kTimeLimit for run in runs):
+    if any(run.status == highspy.HighsModelStatus.kTimeLimit for run in runs) or (search is not None and search.timed_out):
         status = "time_limit"
     elif gap <= options.mip_gap + 1e-12:
         status = "optimal"
@@ -191,12 +215,121 @@ def solve(
         objective_usd=objective,
         bound_usd=bound,
         mip_gap=gap,
-        solve_seconds=sum(run.seconds for run in runs) + (screened.solve_seconds if screen is not None else 0.0),
-        handoff_seconds=sum(run.handoff_seconds for run in runs) + (screened.handoff_seconds if screen is not None else 0.0),
+        solve_seconds=sum(run.seconds for run in runs)
+        + (search.seconds if search is not None else 0.0)
+        + (screened.solve_seconds if screened is not None else 0.0),
+        handoff_seconds=sum(run.handoff_seconds for run in runs)
+        + (search.handoff_seconds if search is not None else 0.0)
+        + (screened.handoff_seconds if screened is not None else 0.0),
         floored_counts=len(relaxed),
         solver=solver_name(),
         duals=duals or ComponentMap(),
         method=method,
+    )
+
+
+def _branch_on_decisions(
+    model: pyo.ConcreteModel,
+    decisions: list,
+    options: SolverOptions,
+    time_limit_s: float,
+    say: Callable[[str], None],
+    first_try: list[float] | None = None,
+) -> _Search:
+    """Best-first branch and bound on integer decisions, each node the model's LP relaxation.
+
+    A node is the LP with every integer relaxed and each decision x_k held within the node's
+    bounds [l_k, u_k]; its value z is an upper bound on every plan in the node (for a
+    maximisation; signs flip for a minimisation). Nodes are taken largest parent value first
+    and re-solved warm from the last basis. A node whose decisions are all integral is a
+    candidate; z* is the largest candidate value. A fractional node with z above
+
+        z* + BRANCH_GAP_SHARE x mip_gap x |z*|
+
+    is split on its first fractional decision (x_k <= floor, x_k >= ceil); otherwise it is
+    closed. The bound is the largest z of any closed, candidate or (on time out) open node,
+    so it is valid for any plan; the decisions returned are the best candidate's.
+    ``first_try`` (e.g. a screened choice) is solved first, as a candidate.
+    """
+    began = time.perf_counter()
+    deadline = began + time_limit_s
+    repn, lp, _ = _compile(model, relax_integers=True)
+    highs = _highs(options, time_limit_s)
+    highs.passModel(lp)
+    handoff = time.perf_counter() - began
+    sign = 1.0 if repn.objectives[0].sense == pyo.maximize else -1.0
+    position = {id(var): j for j, var in enumerate(repn.columns)}
+    columns = np.array([position[id(var)] for var in decisions], dtype=np.int32)
+    lower0 = np.asarray(lp.col_lower_, dtype=float)[columns]
+    upper0 = np.asarray(lp.col_upper_, dtype=float)[columns]
+
+    def solve_node(lower: np.ndarray, upper: np.ndarray) -> tuple[float, np.ndarray] | None | bool:
+        """(value, decisions) at an optimal node, None when infeasible, False when out of time."""
+        highs.changeColsBounds(len(columns), columns, lower, upper)
+        highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
+        highs.run()
+        status = highs.getModelStatus()
+        if status == highspy.HighsModelStatus.kOptimal:
+            values = np.asarray(highs.getSolution().col_value, dtype=float)[columns]
+            return sign * highs.getInfo().objective_function_value, values
+        if status == highspy.HighsModelStatus.kInfeasible:
+            return None
+        return False
+
+    def open_to(best: float) -> float:
+        return best + BRANCH_GAP_SHARE * options.mip_gap * abs(best)
+
+    best, chosen, closed, nodes, timed_out = -math.inf, None, -math.inf, 0, False
+    if first_try is not None:
+        tried = np.clip(np.round(np.asarray(first_try, dtype=float)), lower0, upper0)
+        outcome = solve_node(tried, tried)
+        nodes += 1
+        if outcome:
+            best, chosen = outcome[0], tried
+    fallback = None
+    heap, pushed = [(-math.inf, 0, lower0, upper0)], 1
+    while heap:
+        key, _, lower, upper = heapq.heappop(heap)
+        parent = -key
+        if parent <= open_to(best):
+            closed = max(closed, parent)
+            continue
+        outcome = solve_node(lower, upper) if time.perf_counter() < deadline else False
+        if outcome is False:
+            timed_out = True
+            closed = max([closed, parent] + [-entry[0] for entry in heap])
+            break
+        nodes += 1
+        if outcome is None:
+            continue
+        value, values = outcome
+        if fallback is None:
+            fallback = np.floor(values + INTEGRALITY_TOLERANCE)
+        fractional = np.flatnonzero(np.abs(values - np.round(values)) > INTEGRALITY_TOLERANCE)
+        if not fractional.size:
+            closed = max(closed, value)
+            if value > best:
+                best, chosen = value, np.round(values)
+        elif value <= open_to(best):
+            closed = max(closed, value)
+        else:
+            k = fractional[0]
+            below, above = upper.copy(), lower.copy()
+            below[k], above[k] = math.floor(values[k]), math.ceil(values[k])
+            heapq.heappush(heap, (-value, pushed, lower, below))
+            heapq.heappush(heap, (-value, pushed + 1, above, upper))
+            pushed += 2
+        found = f"best whole-hall node ${sign * best:,.0f}" if chosen is not None else "no whole-hall node yet"
+        say(f"  branch and bound: {nodes} LPs, {found}, {len(heap)} open")
+    if chosen is None:
+        chosen = lower0 if fallback is None else fallback
+    return _Search(
+        values=[float(v) + 0.0 for v in chosen],
+        bound=sign * max(closed, best),
+        nodes=nodes,
+        seconds=highs.getRunTime(),
+        handoff_seconds=handoff,
+        timed_out=timed_out,
     )
 
 
@@ -272,46 +405,16 @@ def _run(
     time_limit_s: float,
     load_solution: bool = True,
     feasibility_tolerance: float | None = None,
-    relax_integers: bool = False,
 ) -> _Run:
-    """Compile, pass to HiGHS, solve once, and (by default) load the solution into the model.
-
-    With ``relax_integers`` every integer variable is continuous: the LP relaxation's bound.
-    """
+    """Compile, pass to HiGHS, solve once, and (by default) load the solution into the model."""
     began = time.perf_counter()
-    repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    repn, lp, integer = _compile(model)
     columns = repn.columns
-    maximize = repn.objectives[0].sense == pyo.maximize
-    offset = float(repn.c_offset[0])
     if not columns:
         if load_solution:
             _load_unused(model, set())
-        return _Run(highspy.HighsModelStatus.kOptimal, True, offset, offset, 0.0, time.perf_counter() - began, None)
-
-    lp = highspy.HighsLp()
-    lp.num_col_ = len(columns)
-    lp.num_row_ = repn.A.shape[0]
-    lp.col_cost_ = np.asarray(repn.c.toarray()[0], dtype=float)
-    lp.offset_ = offset
-    lp.sense_ = highspy.ObjSense.kMaximize if maximize else highspy.ObjSense.kMinimize
-    lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_ = _bounds(repn)
-    integer = np.array([v.is_integer() and not relax_integers for v in columns], dtype=bool)
-    if integer.any():
-        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer]
-    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    lp.a_matrix_.start_ = repn.A.indptr
-    lp.a_matrix_.index_ = repn.A.indices
-    lp.a_matrix_.value_ = repn.A.data
-
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("time_limit", float(time_limit_s))
-    highs.setOptionValue("mip_rel_gap", float(options.mip_gap))
-    highs.setOptionValue("random_seed", 0)
-    if feasibility_tolerance is not None:
-        highs.setOptionValue("primal_feasibility_tolerance", feasibility_tolerance)
-    if options.threads:
-        highs.setOptionValue("threads", int(options.threads))
+        return _Run(highspy.HighsModelStatus.kOptimal, True, lp.offset_, lp.offset_, 0.0, time.perf_counter() - began, None)
+    highs = _highs(options, time_limit_s, feasibility_tolerance)
     highs.passModel(lp)
     handoff = time.perf_counter() - began
     highs.run()
@@ -336,6 +439,40 @@ def _run(
         for row, dual in zip(repn.rows, np.asarray(solution.row_dual, dtype=float).tolist()):
             duals[row.constraint] = duals.get(row.constraint, 0.0) + dual
     return _Run(status, has_solution, objective, bound, highs.getRunTime(), handoff, duals)
+
+
+def _compile(model: pyo.ConcreteModel, relax_integers: bool = False) -> tuple:
+    """(compiled model, the same as a ``HighsLp``, mask of integer columns) for one HiGHS pass."""
+    repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    lp = highspy.HighsLp()
+    lp.num_col_ = len(repn.columns)
+    lp.num_row_ = repn.A.shape[0]
+    lp.col_cost_ = np.asarray(repn.c.toarray()[0], dtype=float)
+    lp.offset_ = float(repn.c_offset[0])
+    lp.sense_ = highspy.ObjSense.kMaximize if repn.objectives[0].sense == pyo.maximize else highspy.ObjSense.kMinimize
+    lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_ = _bounds(repn)
+    integer = np.array([v.is_integer() and not relax_integers for v in repn.columns], dtype=bool)
+    if integer.any():
+        lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer]
+    lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
+    lp.a_matrix_.start_ = repn.A.indptr
+    lp.a_matrix_.index_ = repn.A.indices
+    lp.a_matrix_.value_ = repn.A.data
+    return repn, lp, integer
+
+
+def _highs(options: SolverOptions, time_limit_s: float, feasibility_tolerance: float | None = None) -> highspy.Highs:
+    """A quiet, deterministic HiGHS instance with the case's solver options."""
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    highs.setOptionValue("time_limit", float(time_limit_s))
+    highs.setOptionValue("mip_rel_gap", float(options.mip_gap))
+    highs.setOptionValue("random_seed", 0)
+    if feasibility_tolerance is not None:
+        highs.setOptionValue("primal_feasibility_tolerance", feasibility_tolerance)
+    if options.threads:
+        highs.setOptionValue("threads", int(options.threads))
+    return highs
 
 
 def _bounds(repn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

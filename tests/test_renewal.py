@@ -9,6 +9,7 @@ treasury roll-forward tie.
 """
 
 import dataclasses
+import itertools
 import math
 from pathlib import Path
 
@@ -307,6 +308,35 @@ def test_hall_capex_is_paid_on_the_order_day_and_the_tenant_pays_spot_plus_adder
     np.testing.assert_allclose(results.hpc_plan["capex_usd"], [4e5, 0, 0], rtol=1e-12)
     # from 2026-01-11 the tenant draws 0.5 x 4 MW, 24 h a day at $30 + $5 per MWh
     assert -pnl_line(results, "hosting.hpc_energy_cost_usd") == pytest.approx(0.5 * 4 * 24 * 80 * 35.0, rel=1e-9)
+
+
+def test_halls_limited_by_cash_are_chosen_as_well_as_every_schedule_tried_one_by_one():
+    # $50k per MW and $125k of cash, no BTC to sell: the LP relaxation converts 2.5 halls on
+    # 1 January, so the branch and bound must split on whole halls. The independent answer is
+    # every schedule of whole halls (ordered in January, February, March; at most 4) solved
+    # with its halls fixed: the search must find the best, and its bound must hold over all.
+    q = 1.5 * max(breakeven_rate_by_month(hosting_case(1.0)).values())
+    treasury = {"btc": 0, "cash_usd": 125_000.0, "no_sale_below_usd": 1e9}
+    case = hosting_case(q, capex_usd_per_mw=50_000.0, treasury=treasury)
+    model = build_model(case)
+    report = solve(model, case.spec.solver)
+    chosen = [model.hosting.halls[0, e].value for e in range(3)]
+
+    best, best_schedule = -math.inf, None
+    for schedule in itertools.product(range(5), repeat=3):
+        if sum(schedule) > 4:
+            continue
+        fixed = build_model(case)
+        for e, halls in enumerate(schedule):
+            fixed.hosting.halls[0, e].fix(halls)
+        objective = solve(fixed, case.spec.solver).objective_usd
+        if objective > best:
+            best, best_schedule = objective, list(schedule)
+    assert best_schedule[0] == 2  # cash for two whole halls on day one, not 2.5
+    assert chosen == best_schedule
+    assert report.objective_usd == pytest.approx(best, rel=1e-9)
+    assert report.bound_usd >= best - 1e-6
+    assert "branch and bound" in report.method
 
 
 # 5. capex within cash

@@ -336,8 +336,8 @@ class Solver(_Strict):
     )
     screening_resolution: str | None = Field(
         default=None,
-        description="Dispatch period of a first, coarser solve that chooses the HPC halls (e.g. 1d); the plan is then "
-        "re-solved and its gap certified at the horizon's resolution. none: one solve. Use it for a year with hpc",
+        description="Dispatch period of a first, coarser solve whose choice of HPC halls is the first node the branch and "
+        "bound on halls tries (e.g. 1d). none: the search starts from the LP relaxation",
     )
 
     @field_validator("screening_resolution")
