@@ -61,14 +61,18 @@ def network_daily(shared: Path, start: str, end: str) -> pd.DataFrame:
 def shifted_hourly_prices(shared: Path, zone: str, start_2023: str, end_2023: str, years: int) -> pd.DataFrame:
     """Real 2023 hourly prices moved forward by whole days to stand in for a later year.
 
-    The shift is applied in UTC (``years`` x 365 days plus the leap days between), so the
-    series stays gap-free across daylight-saving changes; local hours near the DST dates
-    move by an hour because the change falls on a different date in the later year.
+    The shift is applied in UTC (``years`` x 365 days plus the leap days between); local
+    hours near the DST dates move by an hour because the change falls on a different date in
+    the later year. ERCOT lists the fall-back hour once, so its price is written again for
+    the second of the two hours (what the step series held through both), keeping every UTC
+    hour in the file.
     """
     frame = ercot_zone_hourly(shared, zone, start_2023, end_2023)
     stamps = pd.to_datetime(frame["timestamp"], format="ISO8601", utc=True)
     shift = pd.Timestamp(start_2023).replace(year=pd.Timestamp(start_2023).year + years) - pd.Timestamp(start_2023)
-    return frame.assign(timestamp=(stamps + shift).dt.strftime("%Y-%m-%dT%H:%MZ"))
+    prices = pd.Series(frame["price_usd_per_mwh"].to_numpy(), index=pd.DatetimeIndex(stamps + shift))
+    hours = pd.date_range(prices.index[0], prices.index[-1], freq="h")
+    return pd.DataFrame({"timestamp": hours.strftime("%Y-%m-%dT%H:%MZ"), "price_usd_per_mwh": prices.reindex(hours, method="ffill").to_numpy()})
 
 
 def rescaled_btc_path(shared: Path, window_start: str, days: int, start_usd: float, first_day: str) -> pd.DataFrame:

@@ -621,6 +621,37 @@ def check_timestamps_sorted(stamps: pd.DatetimeIndex, raw: pd.Series, field: str
         )
 
 
+GAP_FACTOR = 1.5
+"""A step this many times the series's usual (median) step or longer is a gap of missing rows [-].
+
+Months (28-31 days) and daylight-saving days (23-25 hours) stay well within it.
+"""
+
+
+def check_no_gaps(stamps: pd.DatetimeIndex, raw: pd.Series, timezone: str, field: str) -> None:
+    """Rows are evenly spaced: a missing row would otherwise hold the value before it silently.
+
+    A step counts as a gap only if it is long both in UTC and on the local wall clock: the
+    spring-forward hour is 2 h on the wall clock but 1 h in UTC, and a fall-back hour listed
+    once (read as held through both hours) is 2 h in UTC but 1 h on the wall clock.
+    """
+    if len(stamps) < 3:
+        return
+    wall = stamps.tz_convert(timezone).tz_localize(None)
+    steps, wall_steps = stamps[1:] - stamps[:-1], wall[1:] - wall[:-1]
+    usual = steps.median()
+    long = np.flatnonzero((steps >= GAP_FACTOR * usual) & (wall_steps >= GAP_FACTOR * wall_steps.median()))
+    if long.size:
+        row = long[0] + 1
+        raise SeriesError(
+            field,
+            f"rows are missing between {raw.iloc[row - 1]} and {raw.iloc[row]} "
+            f"({steps[row - 1] / usual:g} times the usual step of {usual / pd.Timedelta(hours=1):g} h)",
+            "add the missing rows; each value holds only until the next timestamp",
+            row=csv_line(raw.index, row),
+        )
+
+
 MAX_SERIES_MAGNITUDE = 1e15
 """Largest magnitude of a series value [its unit]: above it averaging overflows (no real price is near)."""
 

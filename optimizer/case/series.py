@@ -99,6 +99,7 @@ def read_step_series(table: pd.DataFrame, column: str, timezone: str, field: str
     stamps = parse_timestamps(raw, timezone, field)
     checks.check_timestamps_unique(stamps, raw, field)
     checks.check_timestamps_sorted(stamps, raw, field)
+    checks.check_no_gaps(stamps, raw, timezone, field)
     checks.check_values_finite(table[column].str.strip(), field)
     values = pd.to_numeric(table[column].str.strip()).to_numpy(dtype=float)
     return StepSeries(stamps_utc=stamps, values=values, end_utc=stamps[-1] + (stamps[-1] - stamps[-2]), lines=table.index.to_numpy())
