@@ -141,7 +141,6 @@ def extract_results(model: pyo.ConcreteModel, case: Case, report: SolveReport) -
         "objective_usd": report.objective_usd,
         "bound_usd": _finite_or_none(report.bound_usd),
         "mip_gap": _finite_or_none(report.mip_gap),
-        "solve_seconds": report.solve_seconds,
         "solve_method": report.method,
         "btc_mined": btc_mined,
         "mining_revenue_usd": float(mining_revenue_usd),

@@ -35,7 +35,7 @@ def test_thresholds_are_the_break_even_spot_prices(example_run):
 
 def test_summary_has_the_documented_keys(example_run):
     summary = json.loads((example_run / "summary.json").read_text())
-    for key in ["status", "objective_usd", "mip_gap", "solve_seconds", "btc_mined", "mining_revenue_usd", "energy_cost_usd",
+    for key in ["status", "objective_usd", "mip_gap", "solve_method", "btc_mined", "mining_revenue_usd", "energy_cost_usd",
                 "energy_cost_per_btc_usd", "curtailed_mwh", "average_power_price_paid_usd_per_mwh", "uptime_fraction"]:
         assert key in summary
     assert summary["status"] == "optimal" and summary["mip_gap"] <= 1e-3

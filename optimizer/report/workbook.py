@@ -41,7 +41,6 @@ SUMMARY_ROWS = [
     ("objective_usd", "Objective (profit; with a treasury, terminal value less penalties)", "USD", USD),
     ("bound_usd", "Best bound on the objective", "USD", USD),
     ("mip_gap", "Certified optimality gap", "fraction", GAP),
-    ("solve_seconds", "Solve time", "s", NUMBER),
     ("btc_mined", "BTC mined (expected, after pool fee)", "BTC", BTC),
     ("mining_revenue_usd", "Mining revenue", "USD", USD),
     ("energy_cost_usd", "Energy cost", "USD", USD),
