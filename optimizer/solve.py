@@ -47,6 +47,10 @@ INTEGRALITY_TOLERANCE = 1e-6
 """A relaxed decision within this of an integer is taken as that integer [units]."""
 
 _FEASIBLE = highspy.SolutionStatus.kSolutionStatusFeasible
+_CONFIRMED = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit)
+"""Statuses of a run whose plan HiGHS stands by; any other status with a plan is numerical trouble."""
+_NO_PLAN = (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible)
+"""Statuses that rule out a plan, even when HiGHS returns a feasible point (as it does when unbounded)."""
 
 
 class NoPlanError(RuntimeError):
@@ -64,8 +68,9 @@ class SolveReport:
     Attributes
     ----------
     status : str
-        ``optimal`` (gap within ``mip_gap``), ``feasible`` (a plan with a larger certified gap)
-        or ``time_limit`` (the best plan found when time ran out).
+        ``optimal`` (gap within ``mip_gap``), ``feasible`` (a plan with a larger certified gap),
+        ``time_limit`` (the best plan found when time ran out) or ``numerical_trouble`` (HiGHS
+        returned a plan but could not confirm it: check it with :func:`plan_violation`).
     objective_usd : float
         Objective of the returned plan [USD].
     bound_usd : float
@@ -107,7 +112,7 @@ class _Search:
     nodes: int  # LPs solved
     seconds: float
     handoff_seconds: float
-    timed_out: bool
+    stopped: highspy.HighsModelStatus | None  # why the search stopped early (time limit or trouble), if it did
 
 
 @dataclass(frozen=True)
@@ -172,6 +177,8 @@ def solve(
                 first_try = [screen.find_component(var.name).value for var in decisions]
             say(f"branching on {len(decisions)} integer monthly decisions over the full LP relaxation")
             search = _branch_on_decisions(model, decisions, options, remaining(), say, first_try)
+            if search.stopped in _NO_PLAN:
+                raise NoPlanError(_status_name(search.stopped), _no_plan_message(search.stopped, options))
             bound = search.bound
             decided.enter_context(_pinned(decisions, search.values))
             started_from = f", first trying the choice screened at {screen.time.period_hours[0]:g} h" if screen is not None else ""
@@ -183,7 +190,7 @@ def solve(
         relaxed = [var for stage in stages.values() for var in stage]
         say(f"solving with {solver_name()} ({len(relaxed):,} machine counts relaxed, then floored)")
         first = _run(model, options, remaining())
-        if not first.has_solution:
+        if not first.has_solution or first.status in _NO_PLAN:
             raise NoPlanError(_status_name(first.status), _no_plan_message(first.status, options))
         runs.append(first)
         with ExitStack() as floored:
@@ -192,7 +199,7 @@ def solve(
                 say(f"repairing: {len(variables):,} counts floored (stage {stage}), re-solving the rest")
                 floored.enter_context(_pinned(variables, values))
                 runs.append(_run(model, options, remaining()))
-                if not runs[-1].has_solution:
+                if not runs[-1].has_solution or runs[-1].status in _NO_PLAN:
                     raise NoPlanError(
                         _status_name(runs[-1].status),
                         "the plan with machine counts floored has no feasible completion; "
@@ -204,7 +211,10 @@ def solve(
     objective = runs[-1].objective
     bound = first.bound if bound is None else bound
     gap = _relative_gap(objective, bound)
-    if any(run.status == highspy.HighsModelStatus.kTimeLimit for run in runs) or (search is not None and search.timed_out):
+    statuses = [run.status for run in runs] + ([search.stopped] if search is not None and search.stopped is not None else [])
+    if any(status not in _CONFIRMED for status in statuses):
+        status = "numerical_trouble"
+    elif highspy.HighsModelStatus.kTimeLimit in statuses:
         status = "time_limit"
     elif gap <= options.mip_gap + 1e-12:
         status = "optimal"
@@ -263,8 +273,8 @@ def _branch_on_decisions(
     lower0 = np.asarray(lp.col_lower_, dtype=float)[columns]
     upper0 = np.asarray(lp.col_upper_, dtype=float)[columns]
 
-    def solve_node(lower: np.ndarray, upper: np.ndarray) -> tuple[float, np.ndarray] | None | bool:
-        """(value, decisions) at an optimal node, None when infeasible, False when out of time."""
+    def solve_node(lower: np.ndarray, upper: np.ndarray) -> tuple[float, np.ndarray] | None | highspy.HighsModelStatus:
+        """(value, decisions) at an optimal node, None when infeasible, else the status that stopped it."""
         highs.changeColsBounds(len(columns), columns, lower, upper)
         highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
         highs.run()
@@ -274,17 +284,17 @@ def _branch_on_decisions(
             return sign * highs.getInfo().objective_function_value, values
         if status == highspy.HighsModelStatus.kInfeasible:
             return None
-        return False
+        return status
 
     def open_to(best: float) -> float:
         return best + BRANCH_GAP_SHARE * options.mip_gap * abs(best)
 
-    best, chosen, closed, nodes, timed_out = -math.inf, None, -math.inf, 0, False
+    best, chosen, closed, nodes, stopped = -math.inf, None, -math.inf, 0, None
     if first_try is not None:
         tried = np.clip(np.round(np.asarray(first_try, dtype=float)), lower0, upper0)
         outcome = solve_node(tried, tried)
         nodes += 1
-        if outcome:
+        if isinstance(outcome, tuple):
             best, chosen = outcome[0], tried
     fallback = None
     heap, pushed = [(-math.inf, 0, lower0, upper0)], 1
@@ -294,9 +304,10 @@ def _branch_on_decisions(
         if parent <= open_to(best):
             closed = max(closed, parent)
             continue
-        outcome = solve_node(lower, upper) if time.perf_counter() < deadline else False
-        if outcome is False:
-            timed_out = True
+        outcome = solve_node(lower, upper) if time.perf_counter() < deadline else highspy.HighsModelStatus.kTimeLimit
+        if isinstance(outcome, highspy.HighsModelStatus):
+            # nothing below this node or the open ones is known beyond their parents' values
+            stopped = outcome
             closed = max([closed, parent] + [-entry[0] for entry in heap])
             break
         nodes += 1
@@ -329,7 +340,7 @@ def _branch_on_decisions(
         nodes=nodes,
         seconds=highs.getRunTime(),
         handoff_seconds=handoff,
-        timed_out=timed_out,
+        stopped=stopped,
     )
 
 
@@ -503,7 +514,7 @@ def _status_name(status: highspy.HighsModelStatus) -> str:
         highspy.HighsModelStatus.kUnbounded: "unbounded",
         highspy.HighsModelStatus.kUnboundedOrInfeasible: "infeasible_or_unbounded",
         highspy.HighsModelStatus.kTimeLimit: "time_limit",
-    }.get(status, "solver_error")
+    }.get(status, "numerical_trouble")
 
 
 def _no_plan_message(status: highspy.HighsModelStatus, options: SolverOptions) -> str:
@@ -513,7 +524,10 @@ def _no_plan_message(status: highspy.HighsModelStatus, options: SolverOptions) -
         return "the case has no feasible plan; check the limits that constrain it"
     if status in (highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible):
         return "the model is unbounded or infeasible: some quantity has no limit; check interconnects and counts"
-    return f"HiGHS stopped with status {status.name}"
+    return (
+        f"HiGHS could not solve the model reliably (status {status.name}): numerical trouble; "
+        "check for inputs many orders of magnitude apart (prices, counts, amounts)"
+    )
 
 
 def plan_violation(model: pyo.ConcreteModel) -> float:

@@ -1,4 +1,4 @@
-"""Solver paths: time limit with a plan, time limit without one, determinism."""
+"""Solver paths: time limit with a plan, time limit without one, unbounded, numerical trouble, determinism."""
 
 import dataclasses
 
@@ -49,6 +49,33 @@ def test_cli_exits_3_when_no_plan_is_found(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(solve_module, "_run", _with_status(solve_module._run, highspy.HighsModelStatus.kTimeLimit, keep_solution=False))
     assert main(["run", "--out", str(tmp_path / "out"), "--quiet"]) == 3
     assert capsys.readouterr().err.startswith("no plan (time_limit): no feasible plan found")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unbounded_model_is_reported_as_unbounded():
+    # maximise x with x - y <= 1 and nothing limiting y: no plan has a finite value
+    model = pyo.ConcreteModel()
+    model.x = pyo.Var(domain=pyo.NonNegativeReals)
+    model.y = pyo.Var(domain=pyo.NonNegativeReals)
+    model.row = pyo.Constraint(expr=model.x - model.y <= 1)
+    model.value = pyo.Objective(expr=model.x, sense=pyo.maximize)
+    _, case = random_case(4)
+    with pytest.raises(NoPlanError, match="unbounded") as info:
+        solve(model, case.spec.solver)
+    assert info.value.status in ("unbounded", "infeasible_or_unbounded")
+
+
+def test_a_plan_highs_does_not_confirm_is_reported_as_numerical_trouble(monkeypatch):
+    _, case = random_case(4)
+    monkeypatch.setattr(solve_module, "_run", _with_status(solve_module._run, highspy.HighsModelStatus.kUnknown))
+    report = solve(build_model(case), case.spec.solver)
+    assert report.status == "numerical_trouble"
+
+
+def test_numerical_trouble_without_a_plan_exits_3_with_the_diagnosis(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(solve_module, "_run", _with_status(solve_module._run, highspy.HighsModelStatus.kSolveError, keep_solution=False))
+    assert main(["run", "--out", str(tmp_path / "out"), "--quiet"]) == 3
+    assert capsys.readouterr().err.startswith("no plan (numerical_trouble): HiGHS could not solve the model reliably (status kSolveError)")
     assert not (tmp_path / "out").exists()
 
 
