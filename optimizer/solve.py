@@ -287,7 +287,8 @@ def _branch_on_decisions(
         return status
 
     def open_to(best: float) -> float:
-        return best + BRANCH_GAP_SHARE * options.mip_gap * abs(best)
+        """Value a node must exceed to be split; nothing is closed before a candidate is found."""
+        return -math.inf if best == -math.inf else best + BRANCH_GAP_SHARE * options.mip_gap * abs(best)
 
     best, chosen, closed, nodes, stopped = -math.inf, None, -math.inf, 0, None
     if first_try is not None:
