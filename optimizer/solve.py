@@ -1,17 +1,18 @@
 """The only module that talks to the solver: HiGHS through ``highspy``.
 
-The Pyomo model is compiled to matrices with Pyomo's standard-form compiler and passed to
-HiGHS in one call (DESIGN.md: about 4x faster than the persistent interface at year scale).
-
-Machine counts marked in a ``floor_and_repair`` suffix are solved continuous, then floored
-and fixed stage by stage (the suffix value), the model re-solved after each stage: the first
-solve's bound certifies the final plan's gap.
+The Pyomo model is compiled to matrices with Pyomo's standard-form compiler once and passed
+to one HiGHS instance in one call (DESIGN.md: about 4x faster than the persistent interface at
+year scale). Every later solve changes column bounds in that instance and re-solves warm from
+the last basis, never recompiling.
 
 Integer monthly decisions (HPC halls) are chosen by a best-first branch and bound whose nodes
-are the full model's LP relaxation (every integer relaxed), re-solved warm in one HiGHS
-instance as the decisions' bounds change. The largest LP value left unexplored certifies the
-plan then solved with those decisions fixed. A screening model (the same case on a coarser
-clock) may supply the first decisions tried.
+are the full model's LP relaxation (every integer relaxed). The largest LP value left
+unexplored certifies the plan then solved with those decisions held. A screening model (the
+same case on a coarser clock) may supply the first decisions tried.
+
+Machine counts marked in a ``floor_and_repair`` suffix are solved continuous, then floored
+and held stage by stage (the suffix value), the model re-solved after each stage: the first
+solve's bound (or the branch and bound's) certifies the final plan's gap.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import heapq
 import math
 import time
 from collections.abc import Callable
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
 import highspy
@@ -111,7 +111,6 @@ class _Search:
     bound: float  # objective bound on any plan [objective unit]
     nodes: int  # LPs solved
     seconds: float
-    handoff_seconds: float
     stopped: highspy.HighsModelStatus | None  # why the search stopped early (time limit or trouble), if it did
 
 
@@ -122,8 +121,8 @@ class _Run:
     objective: float
     bound: float
     seconds: float
-    handoff_seconds: float
     duals: ComponentMap | None  # None when the run was a MIP or not optimal
+    values: np.ndarray | None  # the solution, one value per compiled column; None without one
 
 
 def solver_name() -> str:
@@ -148,8 +147,8 @@ def solve(
     log : callable, optional
         Receives one line per stage, for progress output.
     screen : pyomo.environ.ConcreteModel, optional
-        The same case built on a coarser clock: solved first to choose the integer variables
-        flagged ``monthly_decision``, which are then fixed in ``model``.
+        The same case built on a coarser clock: solved first to supply the first choice of the
+        integer variables flagged ``monthly_decision`` tried by the branch and bound.
 
     Returns
     -------
@@ -166,48 +165,49 @@ def solve(
     def remaining() -> float:
         return max(options.time_limit_s - (time.perf_counter() - started), MIN_REPAIR_SECONDS)
 
-    with ExitStack() as decided:
-        runs, bound, method, search, screened = [], None, "one solve", None, None
-        decisions = [var for var in _monthly_decisions(model) if var.is_integer() and not var.fixed]
-        if decisions:
-            first_try = None
-            if screen is not None:
-                say("screening the monthly decisions on the coarser clock")
-                screened = solve(screen, options, lambda line: say(f"  screening: {line}"))
-                first_try = [screen.find_component(var.name).value for var in decisions]
-            say(f"branching on {len(decisions)} integer monthly decisions over the full LP relaxation")
-            search = _branch_on_decisions(model, decisions, options, remaining(), say, first_try)
-            if search.stopped in _NO_PLAN:
-                raise NoPlanError(_status_name(search.stopped), _no_plan_message(search.stopped, options))
-            bound = search.bound
-            decided.enter_context(_pinned(decisions, search.values))
-            started_from = f", first trying the choice screened at {screen.time.period_hours[0]:g} h" if screen is not None else ""
-            method = (
-                f"monthly decisions by best-first branch and bound on the full LP relaxation ({search.nodes} LPs{started_from}), "
-                "plan certified against the largest LP value left unexplored"
+    session = _Session(model, options)
+    runs, bound, method, search, screened = [], None, "one solve", None, None
+    decisions = [var for var in _monthly_decisions(model) if var.is_integer() and not var.fixed]
+    if decisions:
+        first_try = None
+        if screen is not None:
+            say("screening the monthly decisions on the coarser clock")
+            screened = solve(screen, options, lambda line: say(f"  screening: {line}"))
+            first_try = [screen.find_component(var.name).value for var in decisions]
+        say(f"branching on {len(decisions)} integer monthly decisions over the full LP relaxation")
+        search = _branch_on_decisions(session, decisions, options, remaining(), say, first_try)
+        if search.stopped in _NO_PLAN:
+            raise NoPlanError(_status_name(search.stopped), _no_plan_message(search.stopped, options))
+        bound = search.bound
+        session.hold(decisions, search.values)
+        started_from = f", first trying the choice screened at {screen.time.period_hours[0]:g} h" if screen is not None else ""
+        method = (
+            f"monthly decisions by best-first branch and bound on the full LP relaxation ({search.nodes} LPs{started_from}), "
+            "plan certified against the largest LP value left unexplored"
+        )
+    stages = _floor_and_repair_stages(model)
+    relaxed = [var for stage in stages.values() for var in stage]
+    say(f"solving with {solver_name()} ({len(relaxed):,} machine counts relaxed, then floored)")
+    first = _run(session, remaining())
+    if not first.has_solution or first.status in _NO_PLAN:
+        raise NoPlanError(_status_name(first.status), _no_plan_message(first.status, options))
+    runs.append(first)
+    for stage, variables in stages.items():
+        relaxed_values = session.values_of(runs[-1].values, variables)
+        values = [math.floor(min(value, var.ub) + FLOOR_TOLERANCE) for var, value in zip(variables, relaxed_values)]
+        say(f"repairing: {len(variables):,} counts floored (stage {stage}), re-solving the rest warm")
+        session.hold(variables, values)
+        runs.append(_run(session, remaining()))
+        if not runs[-1].has_solution or runs[-1].status in _NO_PLAN:
+            raise NoPlanError(
+                _status_name(runs[-1].status),
+                "the plan with machine counts floored has no feasible completion; "
+                "set solver.integer_strategy: integer to solve with integer counts",
             )
-        stages = _floor_and_repair_stages(model)
-        relaxed = [var for stage in stages.values() for var in stage]
-        say(f"solving with {solver_name()} ({len(relaxed):,} machine counts relaxed, then floored)")
-        first = _run(model, options, remaining())
-        if not first.has_solution or first.status in _NO_PLAN:
-            raise NoPlanError(_status_name(first.status), _no_plan_message(first.status, options))
-        runs.append(first)
-        with ExitStack() as floored:
-            for stage, variables in stages.items():
-                values = [math.floor(min(var.value, var.ub) + FLOOR_TOLERANCE) for var in variables]
-                say(f"repairing: {len(variables):,} counts floored (stage {stage}), re-solving the rest")
-                floored.enter_context(_pinned(variables, values))
-                runs.append(_run(model, options, remaining()))
-                if not runs[-1].has_solution or runs[-1].status in _NO_PLAN:
-                    raise NoPlanError(
-                        _status_name(runs[-1].status),
-                        "the plan with machine counts floored has no feasible completion; "
-                        "set solver.integer_strategy: integer to solve with integer counts",
-                    )
-        duals = first.duals
-        if duals is None:
-            duals = _lp_duals(model, options, remaining())
+    duals = first.duals
+    if duals is None:
+        duals = session.lp_duals(runs[-1].values, remaining())
+    session.load(runs[-1].values)
     objective = runs[-1].objective
     bound = first.bound if bound is None else bound
     gap = _relative_gap(objective, bound)
@@ -225,12 +225,8 @@ def solve(
         objective_usd=objective,
         bound_usd=bound,
         mip_gap=gap,
-        solve_seconds=sum(run.seconds for run in runs)
-        + (search.seconds if search is not None else 0.0)
-        + (screened.solve_seconds if screened is not None else 0.0),
-        handoff_seconds=sum(run.handoff_seconds for run in runs)
-        + (search.handoff_seconds if search is not None else 0.0)
-        + (screened.handoff_seconds if screened is not None else 0.0),
+        solve_seconds=session.seconds + (screened.solve_seconds if screened is not None else 0.0),
+        handoff_seconds=session.handoff_seconds + (screened.handoff_seconds if screened is not None else 0.0),
         floored_counts=len(relaxed),
         solver=solver_name(),
         duals=duals or ComponentMap(),
@@ -238,8 +234,120 @@ def solve(
     )
 
 
+class _Session:
+    """One model compiled once and passed to one HiGHS instance, re-solved warm as bounds change.
+
+    Holding variables (the chosen decisions, floored counts) changes their columns' bounds in
+    HiGHS, never the Pyomo model, so each re-solve starts from the last basis instead of a
+    fresh compile and a cold solve. An integer column is solved as integer only while its
+    bounds leave it a choice, so a model whose integers are all held re-solves as a warm LP.
+    """
+
+    def __init__(self, model: pyo.ConcreteModel, options: SolverOptions):
+        began = time.perf_counter()
+        self.model = model
+        self.options = options
+        self.repn, lp, self.integer = _compile(model)
+        self.columns = self.repn.columns
+        self.position = {id(var): j for j, var in enumerate(self.columns)}
+        self.lower = np.array(lp.col_lower_, dtype=float)
+        self.upper = np.array(lp.col_upper_, dtype=float)
+        self.offset = lp.offset_
+        self.sign = 1.0 if self.columns and self.repn.objectives[0].sense == pyo.maximize else -1.0
+        self.solving_integer = self.integer.copy()
+        self.highs = _highs(options, options.time_limit_s)
+        if self.columns:
+            self.highs.passModel(lp)
+        self.handoff_seconds = time.perf_counter() - began
+
+    @property
+    def seconds(self) -> float:
+        """Time inside HiGHS over every solve of this session [s]."""
+        return self.highs.getRunTime()
+
+    def indices(self, variables: list) -> np.ndarray:
+        """Column of each variable; -1 for one the compiler dropped (in no row, no cost)."""
+        return np.array([self.position.get(id(var), -1) for var in variables], dtype=np.int32)
+
+    def set_bounds(self, columns: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
+        """Bounds of the given columns in HiGHS (dropped columns, marked -1, are skipped)."""
+        kept = columns >= 0
+        columns, lower, upper = columns[kept], np.asarray(lower, dtype=float)[kept], np.asarray(upper, dtype=float)[kept]
+        if columns.size:
+            self.lower[columns], self.upper[columns] = lower, upper
+            self.highs.changeColsBounds(len(columns), columns, lower, upper)
+
+    def hold(self, variables: list, values: list[float]) -> None:
+        """Hold variables at values for every later solve of the session."""
+        self.set_bounds(self.indices(variables), values, values)
+
+    def solve_integers(self, integer: np.ndarray) -> None:
+        """Solve the columns marked in ``integer`` as integers and every other column as continuous."""
+        changed = np.flatnonzero(integer != self.solving_integer).astype(np.int32)
+        if changed.size:
+            kinds = np.where(integer[changed], highspy.HighsVarType.kInteger.value, highspy.HighsVarType.kContinuous.value).astype(np.uint8)
+            self.highs.changeColsIntegrality(len(changed), changed, kinds)
+            self.solving_integer = integer.copy()
+
+    def values_of(self, solution: np.ndarray, variables: list) -> list[float]:
+        """The variables' values in a solution vector; 0 for a dropped variable (never held, see ``set_bounds``)."""
+        return [float(solution[j]) if j >= 0 else 0.0 for j in self.indices(variables).tolist()]
+
+    def lp_duals(self, solution: np.ndarray, time_limit_s: float) -> ComponentMap | None:
+        """Duals of the LP with true integers held at the plan's values, the plan staying as it is.
+
+        The integer values come from a MIP solved to HiGHS's MIP feasibility tolerance, so this
+        LP accepts rows off by as much; at the LP's tighter default it could be infeasible by 1e-7.
+        """
+        integers = np.flatnonzero(self.integer).astype(np.int32)
+        self.set_bounds(integers, solution[integers], solution[integers])
+        # the session's last solve: the looser tolerance is not reset
+        self.highs.setOptionValue("primal_feasibility_tolerance", MIP_FEASIBILITY_TOLERANCE)
+        return _run(self, time_limit_s).duals
+
+    def load(self, solution: np.ndarray) -> None:
+        """Load a solution vector into the model's variables (integer columns rounded)."""
+        values = np.asarray(solution, dtype=float).copy()
+        values[self.integer] = np.round(values[self.integer]) + 0.0  # + 0.0 turns -0.0 into 0.0
+        for var, value in zip(self.columns, values.tolist()):
+            var.set_value(value, skip_validation=True)
+        _load_unused(self.model, set(self.position))
+
+
+def _run(session: _Session, time_limit_s: float) -> _Run:
+    """Solve the session's model once at its current bounds, warm from the last basis.
+
+    Integer columns still free are solved as integers (a MIP, whose bound is HiGHS's dual
+    bound); with none free the run is an LP and returns its duals.
+    """
+    if not session.columns:
+        return _Run(highspy.HighsModelStatus.kOptimal, True, session.offset, session.offset, 0.0, None, np.zeros(0))
+    highs = session.highs
+    began = highs.getRunTime()
+    free_integer = session.integer & (session.lower < session.upper)
+    session.solve_integers(free_integer)
+    highs.setOptionValue("time_limit", began + float(time_limit_s))
+    highs.run()
+    status = highs.getModelStatus()
+    info = highs.getInfo()
+    has_solution = info.primal_solution_status == _FEASIBLE
+    objective = info.objective_function_value if has_solution else math.nan
+    if free_integer.any():
+        bound = info.mip_dual_bound
+    else:
+        bound = objective if status == highspy.HighsModelStatus.kOptimal else math.nan
+    solution = highs.getSolution()
+    duals = None
+    if not free_integer.any() and status == highspy.HighsModelStatus.kOptimal:
+        duals = ComponentMap()
+        for row, dual in zip(session.repn.rows, np.asarray(solution.row_dual, dtype=float).tolist()):
+            duals[row.constraint] = duals.get(row.constraint, 0.0) + dual
+    values = np.asarray(solution.col_value, dtype=float) if has_solution else None
+    return _Run(status, has_solution, objective, bound, highs.getRunTime() - began, duals, values)
+
+
 def _branch_on_decisions(
-    model: pyo.ConcreteModel,
+    session: _Session,
     decisions: list,
     options: SolverOptions,
     time_limit_s: float,
@@ -261,21 +369,16 @@ def _branch_on_decisions(
     so it is valid for any plan; the decisions returned are the best candidate's.
     ``first_try`` (e.g. a screened choice) is solved first, as a candidate.
     """
-    began = time.perf_counter()
-    deadline = began + time_limit_s
-    repn, lp, _ = _compile(model, relax_integers=True)
-    highs = _highs(options, time_limit_s)
-    highs.passModel(lp)
-    handoff = time.perf_counter() - began
-    sign = 1.0 if repn.objectives[0].sense == pyo.maximize else -1.0
-    position = {id(var): j for j, var in enumerate(repn.columns)}
-    columns = np.array([position[id(var)] for var in decisions], dtype=np.int32)
-    lower0 = np.asarray(lp.col_lower_, dtype=float)[columns]
-    upper0 = np.asarray(lp.col_upper_, dtype=float)[columns]
+    began = session.seconds
+    deadline = time.perf_counter() + time_limit_s
+    highs, sign = session.highs, session.sign
+    session.solve_integers(np.zeros_like(session.integer))
+    columns = session.indices(decisions)
+    lower0, upper0 = session.lower[columns].copy(), session.upper[columns].copy()
 
     def solve_node(lower: np.ndarray, upper: np.ndarray) -> tuple[float, np.ndarray] | None | highspy.HighsModelStatus:
         """(value, decisions) at an optimal node, None when infeasible, else the status that stopped it."""
-        highs.changeColsBounds(len(columns), columns, lower, upper)
+        session.set_bounds(columns, lower, upper)
         highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
         highs.run()
         status = highs.getModelStatus()
@@ -335,46 +438,14 @@ def _branch_on_decisions(
         say(f"  branch and bound: {nodes} LPs, {found}, {len(heap)} open")
     if chosen is None:
         chosen = lower0 if fallback is None else fallback
+    session.set_bounds(columns, lower0, upper0)
     return _Search(
         values=[float(v) + 0.0 for v in chosen],
         bound=sign * max(closed, best),
         nodes=nodes,
-        seconds=highs.getRunTime(),
-        handoff_seconds=handoff,
+        seconds=session.seconds - began,
         stopped=stopped,
     )
-
-
-def _lp_duals(model: pyo.ConcreteModel, options: SolverOptions, time_limit_s: float) -> ComponentMap | None:
-    """Duals of the LP with true integers pinned at the plan's values (the plan stays loaded).
-
-    The integer values come from a MIP solved to HiGHS's MIP feasibility tolerance, so this
-    LP accepts rows off by as much; at the LP's tighter default it could be infeasible by 1e-7.
-    """
-    integers = [v for v in model.component_data_objects(pyo.Var, descend_into=True) if v.is_integer() and not v.fixed]
-    with _pinned(integers, [v.value for v in integers]):
-        return _run(model, options, time_limit_s, load_solution=False, feasibility_tolerance=MIP_FEASIBILITY_TOLERANCE).duals
-
-
-@contextmanager
-def _pinned(variables: list, values: list[float]):
-    """Hold variables at values through their bounds, not ``fix()``.
-
-    A fixed variable turns a constraint into a constant that Pyomo's compiler checks with no
-    tolerance, so whole machines that fill an interconnect to within one float step would
-    raise; as equal bounds, HiGHS checks it with its feasibility tolerance.
-    """
-    saved = [(var.lb, var.ub) for var in variables]
-    for var, value in zip(variables, values):
-        var.setlb(value)
-        var.setub(value)
-        var.set_value(value, skip_validation=True)
-    try:
-        yield
-    finally:
-        for var, (lower, upper) in zip(variables, saved):
-            var.setlb(lower)
-            var.setub(upper)
 
 
 def _flagged(model: pyo.ConcreteModel, suffix_name: str) -> list[tuple]:
@@ -411,49 +482,7 @@ def _relative_gap(objective: float, bound: float) -> float:
     return difference / abs(objective) if objective else math.inf
 
 
-def _run(
-    model: pyo.ConcreteModel,
-    options: SolverOptions,
-    time_limit_s: float,
-    load_solution: bool = True,
-    feasibility_tolerance: float | None = None,
-) -> _Run:
-    """Compile, pass to HiGHS, solve once, and (by default) load the solution into the model."""
-    began = time.perf_counter()
-    repn, lp, integer = _compile(model)
-    columns = repn.columns
-    if not columns:
-        if load_solution:
-            _load_unused(model, set())
-        return _Run(highspy.HighsModelStatus.kOptimal, True, lp.offset_, lp.offset_, 0.0, time.perf_counter() - began, None)
-    highs = _highs(options, time_limit_s, feasibility_tolerance)
-    highs.passModel(lp)
-    handoff = time.perf_counter() - began
-    highs.run()
-    status = highs.getModelStatus()
-    info = highs.getInfo()
-    has_solution = info.primal_solution_status == _FEASIBLE
-    objective = info.objective_function_value if has_solution else math.nan
-    if integer.any():
-        bound = info.mip_dual_bound
-    else:
-        bound = objective if status == highspy.HighsModelStatus.kOptimal else math.nan
-    solution = highs.getSolution()
-    if has_solution and load_solution:
-        values = np.asarray(solution.col_value, dtype=float)
-        values[integer] = np.round(values[integer]) + 0.0  # + 0.0 turns -0.0 into 0.0
-        for var, value in zip(columns, values.tolist()):
-            var.set_value(value, skip_validation=True)
-        _load_unused(model, {id(v) for v in columns})
-    duals = None
-    if not integer.any() and status == highspy.HighsModelStatus.kOptimal:
-        duals = ComponentMap()
-        for row, dual in zip(repn.rows, np.asarray(solution.row_dual, dtype=float).tolist()):
-            duals[row.constraint] = duals.get(row.constraint, 0.0) + dual
-    return _Run(status, has_solution, objective, bound, highs.getRunTime(), handoff, duals)
-
-
-def _compile(model: pyo.ConcreteModel, relax_integers: bool = False) -> tuple:
+def _compile(model: pyo.ConcreteModel) -> tuple:
     """(compiled model, the same as a ``HighsLp``, mask of integer columns) for one HiGHS pass."""
     repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
     lp = highspy.HighsLp()
@@ -463,7 +492,7 @@ def _compile(model: pyo.ConcreteModel, relax_integers: bool = False) -> tuple:
     lp.offset_ = float(repn.c_offset[0])
     lp.sense_ = highspy.ObjSense.kMaximize if repn.objectives[0].sense == pyo.maximize else highspy.ObjSense.kMinimize
     lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_ = _bounds(repn)
-    integer = np.array([v.is_integer() and not relax_integers for v in repn.columns], dtype=bool)
+    integer = np.array([v.is_integer() for v in repn.columns], dtype=bool)
     if integer.any():
         lp.integrality_ = [highspy.HighsVarType.kInteger if i else highspy.HighsVarType.kContinuous for i in integer]
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
@@ -473,15 +502,13 @@ def _compile(model: pyo.ConcreteModel, relax_integers: bool = False) -> tuple:
     return repn, lp, integer
 
 
-def _highs(options: SolverOptions, time_limit_s: float, feasibility_tolerance: float | None = None) -> highspy.Highs:
+def _highs(options: SolverOptions, time_limit_s: float) -> highspy.Highs:
     """A quiet, deterministic HiGHS instance with the case's solver options."""
     highs = highspy.Highs()
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("time_limit", float(time_limit_s))
     highs.setOptionValue("mip_rel_gap", float(options.mip_gap))
     highs.setOptionValue("random_seed", 0)
-    if feasibility_tolerance is not None:
-        highs.setOptionValue("primal_feasibility_tolerance", feasibility_tolerance)
     if options.threads:
         highs.setOptionValue("threads", int(options.threads))
     return highs

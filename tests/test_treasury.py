@@ -51,22 +51,25 @@ def test_a_payment_larger_than_cash_sells_exactly_the_shortfall_grossed_up_for_s
 
 
 def test_rising_prices_sell_as_late_as_the_covenant_allows():
-    # the payment on day 4 needs $1M more; prices rise every day, so all of it is sold on day 4
+    # the payment on day 4 needs $1M more; prices rise every day, so all of it is sold on day 4,
+    # net of a 10 bps sale cost. The cost also makes a sale on the last day (at the terminal
+    # mark) a strict loss rather than a tie the solver could break either way.
     prices = [40_000, 41_000, 42_000, 43_000, 44_000, 45_000]
-    case = treasury_case(6, {"btc": 100, "cash_usd": 2e6, "min_cash_usd": 1e6},
+    case = treasury_case(6, {"btc": 100, "cash_usd": 2e6, "min_cash_usd": 1e6, "sale_cost_bps": 10},
                          debt=[{"name": "coupon", "date": "2026-01-05", "amount_usd": 2e6}], btc_prices=prices)
     _, results = plan(case)
     sold = results.treasury["btc_sold"].to_numpy()
-    np.testing.assert_allclose(sold, [0, 0, 0, 0, 1e6 / 44_000, 0], atol=1e-9)
+    np.testing.assert_allclose(sold, [0, 0, 0, 0, 1e6 / (44_000 * 0.999), 0], atol=1e-9)
 
 
 def test_rising_prices_with_a_daily_drain_sell_each_day_only_what_that_day_needs():
-    # opex of $310,000 a month in January is $10,000 a day; cash starts at the covenant
+    # opex of $310,000 a month in January is $10,000 a day; cash starts at the covenant. The
+    # 10 bps sale cost makes selling more on the last day (at the terminal mark) a strict loss.
     prices = [40_000, 41_000, 42_000, 43_000]
-    case = treasury_case(4, {"btc": 100, "cash_usd": 1e6, "min_cash_usd": 1e6}, btc_prices=prices,
+    case = treasury_case(4, {"btc": 100, "cash_usd": 1e6, "min_cash_usd": 1e6, "sale_cost_bps": 10}, btc_prices=prices,
                          opex={"fixed_usd_per_month": 310_000})
     _, results = plan(case)
-    np.testing.assert_allclose(results.treasury["btc_sold"], 10_000 / np.array(prices), rtol=1e-9)
+    np.testing.assert_allclose(results.treasury["btc_sold"], 10_000 / (np.array(prices) * 0.999), rtol=1e-9)
 
 
 def test_falling_prices_sell_as_early_as_the_daily_cap_allows():
