@@ -367,10 +367,13 @@ def _branch_on_decisions(
     is split on its first fractional decision (x_k <= floor, x_k >= ceil); otherwise it is
     closed. The bound is the largest z of any closed, candidate or (on time out) open node,
     so it is valid for any plan; the decisions returned are the best candidate's.
-    ``first_try`` (e.g. a screened choice) is solved first, as a candidate.
+    ``first_try`` (e.g. a screened choice) is solved first, as a candidate. The search stops
+    early enough to leave the plan solve and its repairs as long as the first, cold LP took;
+    on the time limit, the plan takes the best candidate's decisions, or the first LP's floored.
     """
     began = session.seconds
-    deadline = time.perf_counter() + time_limit_s
+    end = time.perf_counter() + time_limit_s
+    deadline = end
     highs, sign = session.highs, session.sign
     session.solve_integers(np.zeros_like(session.integer))
     columns = session.indices(decisions)
@@ -378,9 +381,14 @@ def _branch_on_decisions(
 
     def solve_node(lower: np.ndarray, upper: np.ndarray) -> tuple[float, np.ndarray] | None | highspy.HighsModelStatus:
         """(value, decisions) at an optimal node, None when infeasible, else the status that stopped it."""
+        nonlocal deadline
         session.set_bounds(columns, lower, upper)
-        highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
+        before = highs.getRunTime()
+        highs.setOptionValue("time_limit", before + max(deadline - time.perf_counter(), 0.0))
         highs.run()
+        if deadline == end:
+            # the first LP was the cold one: the plan and its repairs, warm, get at least as long
+            deadline = end - (highs.getRunTime() - before)
         status = highs.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
             values = np.asarray(highs.getSolution().col_value, dtype=float)[columns]
