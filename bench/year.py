@@ -13,52 +13,18 @@ Run from the repository root: ``python bench/year.py [--models 12]``.
 from __future__ import annotations
 
 import argparse
-import resource
-import shutil
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-
 from models.build import build_model, build_screening_model
 from optimizer.case import load_case
-from optimizer.cli import asic_catalogue
 from optimizer.report import write_report
 from optimizer.results import extract_results
 from optimizer.solve import plan_violation, solve
+from run import peak_mb, write_case
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pivot_2026"
-
-
-def twelve_model_case(folder: Path) -> Path:
-    """The pivot case with each site's fleet spread over the 12 most efficient catalogue models."""
-    for csv in EXAMPLE.glob("*.csv"):
-        shutil.copy(csv, folder)
-    base = yaml.safe_load((EXAMPLE / "case.yaml").read_text())
-    catalogue = asic_catalogue().assign(j_per_th=lambda t: t["power_w"] / t["hashrate_th"]).nsmallest(12, "j_per_th")
-    keep = {m["name"]: m for m in base["miner_models"] if m["name"] == "S21 XP"}
-    base["miner_models"] = [
-        keep.get(r.model, {"name": r.model, "hashrate_th": float(r.hashrate_th), "power_w": float(r.power_w), "resale_usd": 0.1 * 14.0 * float(r.hashrate_th)})
-        for r in catalogue.itertuples()
-    ]
-    if "S21 XP" not in {m["name"] for m in base["miner_models"]}:
-        base["miner_models"].append(keep["S21 XP"])
-    base["fleet"], base["retirements"] = [], []
-    for site in base["sites"]:
-        per_model_mw = 0.9 * site["interconnect_mw"] / (1.0 + site["aux_load_fraction"]) / len(catalogue)
-        for r in catalogue.itertuples():
-            base["fleet"].append({"site": site["name"], "model": r.model, "count": int(per_model_mw * 1e6 / r.power_w)})
-            base["retirements"].append({"site": site["name"], "model": r.model})
-    base["name"] = "Pivot 2026, 3 sites x 12 models"
-    path = folder / "case.yaml"
-    path.write_text(yaml.safe_dump(base, sort_keys=False))
-    return path
-
-
-def peak_mb() -> float:
-    """Peak resident memory of this process so far [MB]."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def main() -> None:
@@ -67,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        path = twelve_model_case(folder) if args.models else EXAMPLE / "case.yaml"
+        path = write_case(folder, None, 12) if args.models else EXAMPLE / "case.yaml"
         stages = []
 
         def stage(name: str, began: float, seconds: float | None = None) -> None:

@@ -16,3 +16,12 @@ def test_dispatch_benchmark_runs_its_smallest_size():
     assert result.returncode == 0, result.stderr
     row = next(line for line in result.stdout.splitlines() if line.startswith("week"))
     assert "optimal" in row
+
+
+def test_run_benchmark_quick_prints_every_ratio_it_measures():
+    result = subprocess.run([sys.executable, "bench/run.py", "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=600, check=False)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "certified gap" in out and "optimal" in out
+    assert "P2 end to end / highspy alone" in out and "P4 end to end" in out
+    assert out.count("exponent") == 2

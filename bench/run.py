@@ -1,0 +1,226 @@
+"""Benchmark ``hashplan run`` on the year-hourly renewal case: stages, the bare-HiGHS ratio, scaling.
+
+The case is the pivot example (``examples/pivot_2026``: real 2023 ERCOT zone prices for three
+sites, monthly purchases, retirements and HPC halls, a daily treasury with debt and covenant)
+with each site's fleet spread over ``--models`` catalogue models (the most efficient ones, all
+retirable) and, with ``--weeks``, the horizon cut to that many weeks. Every measurement runs in a
+fresh subprocess, so its peak resident memory belongs to it alone.
+
+For the full size it measures every stage's wall time and the peak RSS reached by its end:
+load (YAML, CSV and every validation rule), build, hand-off (compiling to matrices and passing
+them to HiGHS), solve (time inside HiGHS), solve-other (the rest of the solve: branch and bound
+and repair bookkeeping), re-check (the plan against the full hourly model), extract and report.
+It then writes the same model, as ``hashplan`` hands it to HiGHS, to an MPS file and solves it
+with ``highspy`` alone (its default MIP, the same gap and time limit): the target P2 of issue 8
+is end-to-end <= 1.5x that solve. Then it measures end-to-end time at four horizons and at four
+fleet sizes and fits the scaling exponent b of time ~ size^b on each.
+
+Not measured here (issue 8 items not built yet): P1 (against a linopy twin of the model) and P3
+(against the textbook hourly-treasury formulation).
+
+Run from the repository root: ``python bench/run.py [--quick] [--weeks W] [--models M]``.
+``--quick`` uses 1 week and 3 models, with scaling sizes to match, and finishes in about a
+minute. A benchmark, not a test: it asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import math
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "pivot_2026"
+STAGES = ("load", "build", "hand-off", "solve (HiGHS)", "solve (other)", "re-check", "extract", "report")
+
+
+def write_case(folder: Path, weeks: int | None, models: int) -> Path:
+    """The pivot case over ``weeks`` weeks (None: its whole year) with each site's fleet spread
+    over the ``models`` most efficient catalogue models, all retirable.
+
+    Over a shorter horizon, debt payments after it are dropped and lead times (purchases, HPC
+    halls) capped at half of it, so every option stays open; everything else is the example's.
+    """
+    from optimizer.cli import asic_catalogue
+
+    base = yaml.safe_load((EXAMPLE / "case.yaml").read_text())
+    for csv in EXAMPLE.glob("*.csv"):
+        (folder / csv.name).write_bytes(csv.read_bytes())
+    if weeks is not None:
+        end = dt.datetime.fromisoformat(str(base["horizon"]["start"])) + dt.timedelta(weeks=weeks)
+        base["horizon"]["end"] = end.isoformat(timespec="minutes")
+        base["debt"] = [d for d in base["debt"] if d["date"] < end.date()]
+        for option in base["purchases"] + base["hpc"]:
+            option["lead_time_days"] = min(option["lead_time_days"], 7 * weeks // 2)
+    catalogue = asic_catalogue().assign(j_per_th=lambda t: t["power_w"] / t["hashrate_th"]).nsmallest(models, "j_per_th")
+    kept = {m["name"]: m for m in base["miner_models"] if m["name"] == "S21 XP"}
+    base["miner_models"] = [
+        kept.get(r.model, {"name": r.model, "hashrate_th": float(r.hashrate_th), "power_w": float(r.power_w), "resale_usd": 0.1 * 14.0 * float(r.hashrate_th)})
+        for r in catalogue.itertuples()
+    ]
+    if "S21 XP" not in {m["name"] for m in base["miner_models"]}:
+        base["miner_models"].append(kept["S21 XP"])
+    base["fleet"], base["retirements"] = [], []
+    for site in base["sites"]:
+        per_model_mw = 0.9 * site["interconnect_mw"] / (1.0 + site["aux_load_fraction"]) / len(catalogue)
+        for r in catalogue.itertuples():
+            base["fleet"].append({"site": site["name"], "model": r.model, "count": int(per_model_mw * 1e6 / r.power_w)})
+            base["retirements"].append({"site": site["name"], "model": r.model})
+    base["name"] = f"Pivot 2026, {'a year' if weeks is None else f'{weeks} weeks'}, 3 sites x {models} models"
+    path = folder / "case.yaml"
+    path.write_text(yaml.safe_dump(base, sort_keys=False))
+    return path
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process so far [MB]."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def measure(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
+    """Every stage of ``hashplan run`` on the case of :func:`write_case`, then optionally the bare-highspy solve."""
+    from pyomo.common.dependencies import scipy_available
+
+    from models.build import build_model
+    from optimizer.case import load_case
+    from optimizer.report import write_report
+    from optimizer.results import extract_results
+    from optimizer.solve import _compile, _highs, plan_violation, solve
+
+    assert scipy_available  # Pyomo imports scipy on the first compile: pay it here, not in the hand-off
+    seconds, memory = {}, {}
+
+    def timed(name, function, *args):
+        began = time.perf_counter()
+        value = function(*args)
+        seconds[name], memory[name] = time.perf_counter() - began, peak_mb()
+        return value
+
+    folder = tempfile.TemporaryDirectory()
+    case = timed("load", load_case, write_case(Path(folder.name), weeks, models))
+    model = timed("build", build_model, case)
+    report = timed("solve", solve, model, case.spec.solver)
+    seconds["hand-off"], seconds["solve (HiGHS)"] = report.handoff_seconds, report.solve_seconds
+    seconds["solve (other)"] = seconds.pop("solve") - report.handoff_seconds - report.solve_seconds
+    memory["hand-off"] = memory["solve (HiGHS)"] = memory["solve (other)"] = memory.pop("solve")
+    violation = timed("re-check", plan_violation, model)
+    results = timed("extract", extract_results, model, case, report)
+    with tempfile.TemporaryDirectory() as out:
+        timed("report", write_report, Path(out) / "report.xlsx", results, case)
+    row = {
+        "periods": case.grid.n_periods,
+        "classes": len(case.machine_classes),
+        "seconds": {stage: seconds[stage] for stage in STAGES},
+        "peak_mb": {stage: memory[stage] for stage in STAGES},
+        "end_to_end_s": sum(seconds.values()),
+        "status": report.status,
+        "gap": report.mip_gap,
+        "objective_usd": report.objective_usd,
+        "violation": violation,
+    }
+    if bare:
+        import highspy
+
+        _, lp, _ = _compile(build_model(case))
+        writer = _highs(case.spec.solver, case.spec.solver.time_limit_s)
+        writer.passModel(lp)
+        with tempfile.TemporaryDirectory() as out:
+            mps = str(Path(out) / "model.mps")
+            writer.writeModel(mps)
+            highs = _highs(case.spec.solver, case.spec.solver.time_limit_s)
+            highs.readModel(mps)
+            began = time.perf_counter()
+            highs.run()
+            info = highs.getInfo()
+        row["bare"] = {
+            "seconds": time.perf_counter() - began,
+            "status": highs.modelStatusToString(highs.getModelStatus()),
+            "gap": info.mip_gap if info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible else math.inf,
+        }
+    folder.cleanup()
+    return row
+
+
+def in_subprocess(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
+    """:func:`measure` in a fresh interpreter; ``{"error": last line}`` if it failed.
+
+    This parent imports nothing heavy: on Linux ``exec`` carries its peak RSS into the child's.
+    """
+    args = [sys.executable, __file__, "--measure", str(weeks or 0), str(models)] + (["--bare"] if bare else [])
+    done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
+    if done.returncode:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def exponent(sizes: list[float], seconds: list[float]) -> float:
+    """Least-squares slope b of log(seconds) = a + b log(size) [-]."""
+    x = [math.log(v) for v in sizes]
+    y = [math.log(v) for v in seconds]
+    mx, my = sum(x) / len(x), sum(y) / len(y)
+    return sum((a - mx) * (b - my) for a, b in zip(x, y)) / sum((a - mx) ** 2 for a in x)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 week, 3 models per site, small scaling sizes: about a minute")
+    parser.add_argument("--weeks", type=int, help="horizon of the full size [weeks] (default: the example's year; --quick: 1)")
+    parser.add_argument("--models", type=int, help="catalogue models per site in the full size (default 12; --quick: 3)")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--measure", type=int, nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.measure:
+        sys.path.insert(0, str(REPO))
+        weeks, models = args.measure
+        print(json.dumps(measure(weeks or None, models, args.bare)))
+        return 0
+    weeks = args.weeks if args.weeks is not None else (1 if args.quick else None)
+    models = args.models or (3 if args.quick else 12)
+    if (weeks is not None and weeks < 1) or not 1 <= models <= 12:
+        parser.error("--weeks must be at least 1 and --models between 1 and 12")
+    print(f"full size: {'a year' if weeks is None else f'{weeks} week(s)'}, 3 sites x {models} models", flush=True)
+    full = in_subprocess(weeks, models, bare=True)
+    if "error" in full:
+        print(f"  failed: {full['error']}")
+        return 1
+    print(f"  {full['periods']:,} periods, {full['classes']} machine classes: {full['status']}, certified gap {full['gap']:.2e}, row violation {full['violation']:.1e}")
+    print(f"  {'stage':<16}{'seconds':>9}{'peak MB':>10}")
+    for stage in STAGES:
+        print(f"  {stage:<16}{full['seconds'][stage]:>9.1f}{full['peak_mb'][stage]:>10.0f}")
+    print(f"  {'end to end':<16}{full['end_to_end_s']:>9.1f}")
+    bare = full["bare"]
+    print(f"  highspy alone on the same model as MPS: {bare['seconds']:.1f} s ({bare['status']}, gap {bare['gap']:.2e})")
+    print(f"  P2 end to end / highspy alone = {full['end_to_end_s'] / bare['seconds']:.2f} (target <= 1.5)")
+    print(f"  P4 end to end {full['end_to_end_s']:.0f} s (target <= 120), peak {max(full['peak_mb'].values()):,.0f} MB (target <= 1,500)")
+    span = 52 if weeks is None else weeks
+    horizons = [max(1, span * k // 8) for k in (1, 2, 4, 8)] if span >= 8 else [1, 2, 3, 4]
+    fleets = [max(1, models * k // 4) for k in (1, 2, 3, 4)] if models >= 4 else [1, 2, 3, 4]
+    for label, sizes, runs in (
+        ("periods", horizons, [in_subprocess(w, min(models, 4), bare=False) for w in horizons]),
+        ("sites x models", [3 * m for m in fleets], [in_subprocess(min(span, 4), m, bare=False) for m in fleets]),
+    ):
+        failed = [run["error"] for run in runs if "error" in run]
+        if failed:
+            print(f"scaling with {label}: a size failed: {failed[0]}")
+            return 1
+        x = [run["periods"] if label == "periods" else run["classes"] for run in runs]
+        times = [run["end_to_end_s"] for run in runs]
+        print(f"scaling with {label}: " + ", ".join(f"{a:,} -> {t:.1f} s" for a, t in zip(x, times)) + f"; exponent {exponent(x, times):.2f} (target <= 1)")
+    if args.json:
+        args.json.write_text(json.dumps(full, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
