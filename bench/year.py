@@ -7,12 +7,13 @@ report, printing each stage's wall time and the process's peak resident memory a
 catalogue (the issue's 3 sites x 12 models), every one retirable. A benchmark, not a test: it
 asserts nothing, but it says whether the certified gap met the case's ``solver.mip_gap``.
 
-Run from the repository root: ``python bench/year.py [--models 12]``.
+Run from the repository root: ``python bench/year.py [--models 12] [--time-limit S]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 import time
 from pathlib import Path
@@ -30,6 +31,7 @@ EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pivot_2026"
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, choices=(0, 12), default=0, help="12: spread each site's fleet over 12 catalogue models")
+    parser.add_argument("--time-limit", type=float, metavar="S", help="solver.time_limit_s for this run [s] (default: the case's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -41,6 +43,9 @@ def main() -> None:
 
         began = time.perf_counter()
         case = load_case(path)
+        if args.time_limit:
+            solver = case.spec.solver.model_copy(update={"time_limit_s": args.time_limit})
+            case = dataclasses.replace(case, spec=case.spec.model_copy(update={"solver": solver}))
         stage("load", began)
         began = time.perf_counter()
         model = build_model(case)
