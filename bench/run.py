@@ -15,8 +15,9 @@ with ``highspy`` alone (its default MIP, the same gap and time limit): the targe
 is end-to-end <= 1.5x that solve. Then it measures end-to-end time at four horizons and at four
 fleet sizes and fits the scaling exponent b of time ~ size^b on each.
 
-Not measured here (issue 8 items not built yet): P1 (against a linopy twin of the model) and P3
-(against the textbook hourly-treasury formulation).
+P3 compares build + solve of a quarter (or the full size, if shorter) with the daily treasury
+against the textbook formulation with hourly cash and BTC balances (``bench/textbook.py``).
+Not measured here (not built yet): P1, against a linopy twin of the model.
 
 Run from the repository root: ``python bench/run.py [--quick] [--weeks W] [--models M]``.
 ``--quick`` uses 1 week and 3 models, with scaling sizes to match, and finishes in about a
@@ -151,12 +152,33 @@ def measure(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
     return row
 
 
-def in_subprocess(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
-    """:func:`measure` in a fresh interpreter; ``{"error": last line}`` if it failed.
+def measure_textbook(weeks: int, models: int) -> dict[str, Any]:
+    """Build and solve the case with the daily treasury and with the textbook hourly one (P3)."""
+    from pyomo.common.dependencies import scipy_available
+
+    from models.build import build_model
+    from optimizer.case import load_case
+    from optimizer.solve import solve
+    from textbook import build_textbook_model
+
+    with tempfile.TemporaryDirectory() as folder:
+        case = load_case(write_case(Path(folder), weeks, models))
+    assert scipy_available  # one-off import on the first compile: not in either time
+    row = {}
+    for name, build in (("daily", build_model), ("hourly", build_textbook_model)):
+        began = time.perf_counter()
+        report = solve(build(case), case.spec.solver)
+        row[name] = {"seconds": time.perf_counter() - began, "status": report.status, "gap": report.mip_gap}
+    return row
+
+
+def in_subprocess(weeks: int | None, models: int, bare: bool = False, textbook: bool = False) -> dict[str, Any]:
+    """:func:`measure` (or :func:`measure_textbook`) in a fresh interpreter; ``{"error": last line}`` if it failed.
 
     This parent imports nothing heavy: on Linux ``exec`` carries its peak RSS into the child's.
     """
-    args = [sys.executable, __file__, "--measure", str(weeks or 0), str(models)] + (["--bare"] if bare else [])
+    role = "--textbook" if textbook else "--measure"
+    args = [sys.executable, __file__, role, str(weeks or 0), str(models)] + (["--bare"] if bare else [])
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
@@ -179,11 +201,12 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--measure", type=int, nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--textbook", type=int, nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.measure:
+    if args.measure or args.textbook:
         sys.path.insert(0, str(REPO))
-        weeks, models = args.measure
-        print(json.dumps(measure(weeks or None, models, args.bare)))
+        weeks, models = args.measure or args.textbook
+        print(json.dumps(measure(weeks or None, models, args.bare) if args.measure else measure_textbook(weeks, models)))
         return 0
     weeks = args.weeks if args.weeks is not None else (1 if args.quick else None)
     models = args.models or (3 if args.quick else 12)
@@ -203,12 +226,22 @@ def main() -> int:
     print(f"  highspy alone on the same model as MPS: {bare['seconds']:.1f} s ({bare['status']}, gap {bare['gap']:.2e})")
     print(f"  P2 end to end / highspy alone = {full['end_to_end_s'] / bare['seconds']:.2f} (target <= 1.5)")
     print(f"  P4 end to end {full['end_to_end_s']:.0f} s (target <= 120), peak {max(full['peak_mb'].values()):,.0f} MB (target <= 1,500)")
+    quarter = min(13, 52 if weeks is None else weeks)
+    p3 = in_subprocess(quarter, models, textbook=True)
+    if "error" in p3:
+        print(f"  P3 failed: {p3['error']}")
+        return 1
+    daily, hourly = p3["daily"], p3["hourly"]
+    print(
+        f"  P3 {quarter} week(s), build + solve: hourly treasury {hourly['seconds']:.1f} s ({hourly['status']}, gap {hourly['gap']:.1e}), "
+        f"daily {daily['seconds']:.1f} s ({daily['status']}, gap {daily['gap']:.1e}): {hourly['seconds'] / daily['seconds']:.1f}x (target >= 20)"
+    )
     span = 52 if weeks is None else weeks
     horizons = [max(1, span * k // 8) for k in (1, 2, 4, 8)] if span >= 8 else [1, 2, 3, 4]
     fleets = [max(1, models * k // 4) for k in (1, 2, 3, 4)] if models >= 4 else [1, 2, 3, 4]
     for label, sizes, runs in (
-        ("periods", horizons, [in_subprocess(w, min(models, 4), bare=False) for w in horizons]),
-        ("sites x models", [3 * m for m in fleets], [in_subprocess(min(span, 4), m, bare=False) for m in fleets]),
+        ("periods", horizons, [in_subprocess(w, min(models, 4)) for w in horizons]),
+        ("sites x models", [3 * m for m in fleets], [in_subprocess(min(span, 4), m) for m in fleets]),
     ):
         failed = [run["error"] for run in runs if "error" in run]
         if failed:
