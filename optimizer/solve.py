@@ -246,7 +246,6 @@ class _Session:
     def __init__(self, model: pyo.ConcreteModel, options: SolverOptions):
         began = time.perf_counter()
         self.model = model
-        self.options = options
         self.repn, lp, self.integer = _compile(model)
         self.columns = self.repn.columns
         self.position = {id(var): j for j, var in enumerate(self.columns)}
