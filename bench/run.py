@@ -30,7 +30,6 @@ import argparse
 import datetime as dt
 import json
 import math
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from dispatch import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "pivot_2026"
@@ -83,11 +84,6 @@ def write_case(folder: Path, weeks: int | None, models: int) -> Path:
     return path
 
 
-def peak_mb() -> float:
-    """Peak resident memory of this process so far [MB]."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
 def measure(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
     """Every stage of ``hashplan run`` on the case of :func:`write_case`, then optionally the bare-highspy solve."""
     from pyomo.common.dependencies import scipy_available
@@ -104,11 +100,11 @@ def measure(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
     def timed(name, function, *args):
         began = time.perf_counter()
         value = function(*args)
-        seconds[name], memory[name] = time.perf_counter() - began, peak_mb()
+        seconds[name], memory[name] = time.perf_counter() - began, peak_rss_mb()
         return value
 
-    folder = tempfile.TemporaryDirectory()
-    case = timed("load", load_case, write_case(Path(folder.name), weeks, models))
+    with tempfile.TemporaryDirectory() as folder:
+        case = timed("load", load_case, write_case(Path(folder), weeks, models))
     model = timed("build", build_model, case)
     report = timed("solve", solve, model, case.spec.solver)
     seconds["hand-off"], seconds["solve (HiGHS)"] = report.handoff_seconds, report.solve_seconds
@@ -132,7 +128,8 @@ def measure(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
     if bare:
         import highspy
 
-        _, lp, _ = _compile(build_model(case))
+        # the solve changed no bounds of the Pyomo model: it compiles to what HiGHS was given
+        _, lp, _ = _compile(model)
         writer = _highs(case.spec.solver, case.spec.solver.time_limit_s)
         writer.passModel(lp)
         with tempfile.TemporaryDirectory() as out:
@@ -148,7 +145,6 @@ def measure(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
             "status": highs.modelStatusToString(highs.getModelStatus()),
             "gap": info.mip_gap if info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible else math.inf,
         }
-    folder.cleanup()
     return row
 
 

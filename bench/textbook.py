@@ -69,7 +69,8 @@ def build_textbook_model(case: Case) -> pyo.ConcreteModel:
     tb.sold_by_hour = pyo.Constraint(tb.btc_sold.index_set(), rule=lambda b, d: b.btc_sold[d] == sum(b.sold_h[t] for t in range(first_hour[d], last_hour[d] + 1)))
     tb.btc_close = pyo.Constraint(tb.btc_held.index_set(), rule=lambda b, d: b.btc_held[d] == b.btc_h[int(last_hour[d])])
     tb.cash_close = pyo.Constraint(tb.cash_usd.index_set(), rule=lambda b, d: b.cash_usd[d] == b.cash_h[int(last_hour[d])])
-    test_hours = [t for t in periods if int(day_of_period[t]) in set(tb.TEST_DAYS)]
+    test_days = set(tb.TEST_DAYS)
+    test_hours = [t for t in periods if int(day_of_period[t]) in test_days]
     tb.covenant_hourly = pyo.Constraint(
         test_hours, rule=lambda b, t: b.cash_h[t] + b.covenant_short_usd[int(day_of_period[t])] >= treasury.min_cash_usd
     )

@@ -23,9 +23,9 @@ from optimizer.case import load_case
 from optimizer.report import write_report
 from optimizer.results import extract_results
 from optimizer.solve import plan_violation, solve
-from run import peak_mb, write_case
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "pivot_2026"
+from dispatch import peak_rss_mb
+from run import EXAMPLE, write_case
 
 
 def main() -> None:
@@ -39,7 +39,7 @@ def main() -> None:
         stages = []
 
         def stage(name: str, began: float, seconds: float | None = None) -> None:
-            stages.append((name, time.perf_counter() - began if seconds is None else seconds, peak_mb()))
+            stages.append((name, time.perf_counter() - began if seconds is None else seconds, peak_rss_mb()))
 
         began = time.perf_counter()
         case = load_case(path)
@@ -54,9 +54,9 @@ def main() -> None:
         began = time.perf_counter()
         report = solve(model, case.spec.solver, log=lambda line: print(f"  {time.perf_counter() - began:7.1f} s  {line}"), screen=screen)
         wall = time.perf_counter() - began
-        stages.append(("hand-off", report.handoff_seconds, peak_mb()))
-        stages.append(("solve (HiGHS)", report.solve_seconds, peak_mb()))
-        stages.append(("solve (other)", wall - report.handoff_seconds - report.solve_seconds, peak_mb()))
+        stages.append(("hand-off", report.handoff_seconds, peak_rss_mb()))
+        stages.append(("solve (HiGHS)", report.solve_seconds, peak_rss_mb()))
+        stages.append(("solve (other)", wall - report.handoff_seconds - report.solve_seconds, peak_rss_mb()))
         began = time.perf_counter()
         violation = plan_violation(model)
         results = extract_results(model, case, report)
