@@ -124,6 +124,12 @@ def asic_catalogue(shared: Path) -> pd.DataFrame:
     return frame[["model", "manufacturer", "hashrate_th", "power_w", "cooling", "release"]]
 
 
+def btc_daily_closes(shared: Path) -> pd.DataFrame:
+    """Every daily BTC close of the shared history (Yahoo Finance), for fitting and bootstrapping price paths."""
+    daily = pd.read_csv(shared / "btc" / "btc_daily_2020-04_2025-04.csv", parse_dates=["Date"])
+    return pd.DataFrame({"timestamp": daily["Date"].dt.strftime("%Y-%m-%dT00:00Z"), "close_usd": daily["Close"].round(2)})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=HERE.parent.parent / "shared" / "data")
@@ -149,6 +155,11 @@ def main() -> None:
         prices = frame if prices is None else prices.merge(frame, on="timestamp", how="outer", validate="one_to_one")
     prices.to_csv(folder / "ercot_zones_2023_as_2026.csv", index=False)
     rescaled_btc_path(shared, "2024-04-07", 366, 68_000.0, "2026-01-01").to_csv(folder / "btc_2026.csv", index=False)
+
+    folder = HERE / "squeeze_2026"
+    folder.mkdir(exist_ok=True)
+    btc_daily_closes(shared).to_csv(folder / "btc_daily_closes.csv", index=False)
+    ercot_zone_hourly(shared, "LZ_WEST", "2023-01-01", "2024-01-01").to_csv(folder / "ercot_lz_west_2023.csv", index=False)
 
     folder = HERE / "ercot_west_2023"
     folder.mkdir(exist_ok=True)

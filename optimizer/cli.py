@@ -24,11 +24,12 @@ from optimizer.case import CaseError, CaseSpec, load_case
 from optimizer.case.checks import MAX_SCENARIOS
 from optimizer.case.excel import write_template
 from optimizer.case.series import read_csv_table, read_step_series
-from optimizer.output import check_output_free, output_folder, write_csv, write_json
-from optimizer.report import write_report
+from optimizer.output import check_output_free, output_folder, write_json
+from optimizer.report import write_plan
 from optimizer.report.pack import write_pack
 from optimizer.results import extract_results
-from optimizer.scenarios import sensitivity_grid, solve_pack
+from optimizer.scenarios import load_pack, sensitivity_grid
+from optimizer.sweep import ProgressBar, check_sweep_folder, default_workers, run_sweep
 from optimizer.solve import NoPlanError, solve
 
 BUNDLED_EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "west_texas_q3_2023" / "case.yaml"
@@ -107,8 +108,19 @@ def _parser() -> argparse.ArgumentParser:
     pack.add_argument("case", type=Path, help="the base case .yaml")
     pack.add_argument("--btc-price", default="0.8,1,1.2", help="BTC price multipliers (default 0.8,1,1.2)")
     pack.add_argument("--hashprice", default="0.8,1,1.2", help="hashprice multipliers (default 0.8,1,1.2)")
+    _add_workers_option(pack)
     _add_output_options(pack, Path("pack"))
     pack.set_defaults(verb=cmd_pack)
+
+    sweep = verbs.add_parser("sweep", help="solve every scenario of a pack file; one result folder each, pack.json and pack.xlsx")
+    sweep.add_argument("pack", type=Path, help="pack file (.yaml): a base case, scenarios and generators")
+    sweep.add_argument("--out", type=Path, default=Path("sweep"), help="results folder (default ./sweep); a re-run into it skips scenarios already solved from the same inputs")
+    sweep.add_argument("--force", action="store_true", help="solve every scenario again, even those already solved from the same inputs")
+    sweep.add_argument("--scheduler", metavar="ADDRESS", help="a Dask distributed scheduler (tcp://host:8786) to solve on instead of local workers")
+    _add_workers_option(sweep)
+    sweep.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
+    sweep.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+    sweep.set_defaults(verb=cmd_sweep)
 
     four_cp = verbs.add_parser("four-cp", help="the monthly peak intervals (4CP) of a system-load series, as case YAML")
     four_cp.add_argument("load_csv", type=Path, help="CSV with a `timestamp` column and a load column [MW]")
@@ -125,6 +137,20 @@ def _add_output_options(verb: argparse.ArgumentParser, default_out: Path) -> Non
     verb.add_argument("--overwrite", action="store_true", help="replace the output folder if it already holds output")
     verb.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
     verb.add_argument("--debug", action="store_true", help="print tracebacks on errors")
+
+
+def _add_workers_option(verb: argparse.ArgumentParser) -> None:
+    verb.add_argument("--workers", type=_positive_int, default=default_workers(), help=f"local worker processes (default: the machine's cores, {default_workers()})")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 (got {value})")
+    return value
 
 
 def _progress(args: argparse.Namespace):
@@ -149,10 +175,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out
     say(f"writing {out}/")
     with output_folder(out, args.overwrite) as staging:
-        write_json(staging / "summary.json", results.kpis)
-        write_csv(staging / "dispatch.csv", results.dispatch)
-        write_csv(staging / "thresholds.csv", results.thresholds)
-        write_report(staging / "report.xlsx", results, case)
+        write_plan(staging, results, case)
     k = results.kpis
     valued = "terminal value less penalties" if "terminal_value_usd" in k else "profit"
     print(f"{case.name}: {k['status']}, gap {_percent(k['mip_gap'])}, objective ${k['objective_usd']:,.0f} ({valued})")
@@ -223,12 +246,36 @@ def cmd_pack(args: argparse.Namespace) -> int:
     if count > MAX_SCENARIOS:
         raise CaseError("--btc-price/--hashprice", f"{count:,} scenarios, above the limit of {MAX_SCENARIOS:,}", "give fewer multipliers")
     case = load_case(args.case)
-    rows = solve_pack(sensitivity_grid(case, multipliers["--btc-price"], multipliers["--hashprice"]), say)
+    grid = sensitivity_grid(case, multipliers["--btc-price"], multipliers["--hashprice"])
+    say(f"solving {len(grid)} scenarios with {args.workers} worker(s)")
+    rows = run_sweep(grid, [1.0 / len(grid)] * len(grid), workers=args.workers, progress=None if args.quiet else ProgressBar())
     with output_folder(args.out, args.overwrite) as staging:
         write_json(staging / "pack.json", {"case": case.name, "case_hash": case.content_hash, "scenarios": rows})
         write_pack(staging / "pack.xlsx", rows, case.name)
     failed = [row for row in rows if row["status"] == "failed"]
     print(f"{case.name}: {len(rows) - len(failed)} of {len(rows)} scenarios solved; wrote pack.json and pack.xlsx to {args.out}")
+    for row in failed:
+        print(f"  FAILED {row['scenario']}: {row['error']}")
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Solve a pack's scenarios (reusing those solved before from the same inputs); write pack.json and pack.xlsx."""
+    say = _progress(args)
+    check_sweep_folder(args.out)
+    pack = load_pack(args.pack)
+    where = f"the Dask cluster at {args.scheduler}" if args.scheduler else f"{args.workers} local worker(s)"
+    say(f"{pack.spec.name}: {len(pack.scenarios)} scenarios of {pack.base.name}, on {where}")
+    rows = run_sweep(
+        pack.scenarios, pack.probabilities, out=args.out, workers=args.workers, scheduler=args.scheduler,
+        force=args.force, progress=None if args.quiet else ProgressBar(),
+    )
+    write_json(args.out / "pack.json", {"pack": pack.spec.name, "base_case": pack.base.name, "base_hash": pack.base.content_hash, "scenarios": rows})
+    write_pack(args.out / "pack.xlsx", rows, pack.spec.name, described=f"each solved independently against {pack.base.name}")
+    failed = [row for row in rows if row["status"] == "failed"]
+    reused = sum(row["reused"] for row in rows)
+    print(f"{pack.spec.name}: {len(rows) - len(failed)} of {len(rows)} scenarios solved ({reused} reused from an earlier run); "
+          f"wrote a folder per scenario, pack.json and pack.xlsx to {args.out}")
     for row in failed:
         print(f"  FAILED {row['scenario']}: {row['error']}")
     return 0

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer import scenarios
+from optimizer import scenarios, sweep
 from optimizer.case import load_case
 from optimizer.cli import main
 from optimizer.report.pack import write_pack
@@ -31,13 +31,13 @@ def test_scale_market_scales_btc_price_and_hashprice_exactly(cfo_case):
 
 
 def test_the_base_scenario_is_the_case_itself(cfo_case, tmp_path):
-    rows = scenarios.solve_pack(scenarios.sensitivity_grid(cfo_case, [1.0], [1.0]))
+    rows = sweep.run_sweep(scenarios.sensitivity_grid(cfo_case, [1.0], [1.0]), [1.0])
     reference = json.loads((EXAMPLES / "cfo_q1_2026" / "reference.json").read_text())
     assert rows[0]["terminal_value_usd"] == pytest.approx(reference["terminal_value_usd"], rel=1e-6)
 
 
 def test_a_failing_scenario_is_recorded_and_the_others_solve(cfo_case, tmp_path, monkeypatch):
-    real_solve = scenarios.solve
+    real_solve = sweep.solve
 
     def solve(model, options, log=None, screen=None):
         if model.fleet.btc_per_machine.max() > 1.1 * real_max:  # the hashprice x1.2 scenarios
@@ -45,24 +45,24 @@ def test_a_failing_scenario_is_recorded_and_the_others_solve(cfo_case, tmp_path,
         return real_solve(model, options, log, screen)
 
     real_max = float((np.array([c.hashrate_th for c in cfo_case.machine_classes])[:, None] * cfo_case.network.btc_per_th).max())
-    monkeypatch.setattr(scenarios, "solve", solve)
-    rows = scenarios.solve_pack(scenarios.sensitivity_grid(cfo_case, [1.0], [1.0, 1.2]))
+    monkeypatch.setattr(sweep, "solve", solve)
+    rows = sweep.run_sweep(scenarios.sensitivity_grid(cfo_case, [1.0], [1.0, 1.2]), [0.5, 0.5])
     assert [row["status"] for row in rows] == ["optimal", "failed"]
     assert "no feasible plan found" in rows[1]["error"]
     pack = write_pack(tmp_path / "pack.xlsx", rows, cfo_case.name)
     table = pd.read_excel(pack, sheet_name="Scenarios", header=1)
     assert table["Status"].tolist() == ["optimal", "failed"]
-    assert table["Error"].iloc[1].startswith("no feasible plan found")
+    assert table["Error"].iloc[1].startswith("no plan (time_limit): no feasible plan found")
 
 
 def test_pack_verb_writes_a_grid_that_matches_pack_json(tmp_path):
-    assert main(["pack", str(EXAMPLES / "west_texas_q3_2023" / "case.yaml"), "--out", str(tmp_path), "--btc-price", "0.9,1.1", "--hashprice", "0.9,1.1", "-q"]) == 0
+    assert main(["pack", str(EXAMPLES / "west_texas_q3_2023" / "case.yaml"), "--out", str(tmp_path), "--btc-price", "0.9,1.1", "--hashprice", "0.9,1.1", "--workers", "2", "-q"]) == 0
     pack = json.loads((tmp_path / "pack.json").read_text())
     assert len(pack["scenarios"]) == 4 and all(row["status"] == "optimal" for row in pack["scenarios"])
     with zipfile.ZipFile(tmp_path / "pack.xlsx") as archive:
         assert len([n for n in archive.namelist() if n.startswith("xl/charts/chart")]) == 2
     sheets = pd.read_excel(tmp_path / "pack.xlsx", sheet_name=None, header=None)
-    assert list(sheets) == ["Scenarios", "Comparison", "Sensitivity"]
+    assert list(sheets) == ["Scenarios", "Comparison", "Statistics", "Sensitivity"]
     grid = sheets["Sensitivity"].iloc[2:4, 1:3].to_numpy(dtype=float)  # the first grid: value, BTC x0.9/1.1 by hashprice x0.9/1.1
     expected = np.array([[row["objective_usd"] for row in pack["scenarios"][i * 2 : i * 2 + 2]] for i in range(2)])
     np.testing.assert_allclose(grid, expected, rtol=1e-12)

@@ -270,22 +270,26 @@ class _SeriesReader:
 # --- pydantic errors in the user's words -------------------------------------------------
 
 
-def schema_error(exc: pydantic.ValidationError) -> SchemaError:
-    """The first schema violation as a :class:`SchemaError` naming field and fix."""
+def schema_error(exc: pydantic.ValidationError, root: type[pydantic.BaseModel] = CaseSpec, prefix: str = "") -> SchemaError:
+    """The first schema violation as a :class:`SchemaError` naming field and fix.
+
+    ``root`` is the schema that was validated and ``prefix`` is put before the field's path
+    (e.g. the file it came from).
+    """
     error = _most_relevant(exc.errors())
     loc = [part for part in error["loc"] if not _is_union_tag(part)]
-    field = _dotted(loc)
+    field = prefix + _dotted(loc)
     # an error on a whole list entry (debt[0]) is described by its list (debt)
     named = loc[:-1] if loc and isinstance(loc[-1], int) else loc
     name = str(named[-1]) if named else "case"
-    described = f"{name}: {_description(named)}"
+    described = f"{name}: {_description(named, root)}"
     kind = error["type"]
     ctx = error.get("ctx", {})
     given = f" (got {error['input']!r})" if kind not in ("missing", "extra_forbidden") and not isinstance(error["input"], dict) else ""
     if kind == "missing":
         return SchemaError(field, "required field is missing", f"add it ({described})")
     if kind == "extra_forbidden":
-        allowed = _allowed_fields(loc[:-1])
+        allowed = _allowed_fields(loc[:-1], root)
         close = difflib.get_close_matches(name, allowed, n=1)
         hint = f"did you mean `{close[0]}`? " if close else ""
         return SchemaError(field, f"unknown field `{name}`", f"{hint}remove it or correct the spelling; fields allowed here: {', '.join(allowed)}")
@@ -333,9 +337,9 @@ def _dotted(loc: list) -> str:
     return text or "case"
 
 
-def _schema_class_at(loc: list):
+def _schema_class_at(loc: list, root: type[pydantic.BaseModel]):
     """The pydantic model class that holds the field at ``loc`` (None when not a model)."""
-    cls: Any = CaseSpec
+    cls: Any = root
     for part in loc:
         if isinstance(part, int):
             continue
@@ -356,12 +360,12 @@ def _model_in(annotation):
     return None
 
 
-def _description(loc: list) -> str:
-    parent = _schema_class_at(loc[:-1])
+def _description(loc: list, root: type[pydantic.BaseModel]) -> str:
+    parent = _schema_class_at(loc[:-1], root)
     info = getattr(parent, "model_fields", {}).get(loc[-1]) if loc else None
     return info.description if info is not None and info.description else "see `hashplan schema`"
 
 
-def _allowed_fields(loc: list) -> list[str]:
-    cls = _schema_class_at(loc)
+def _allowed_fields(loc: list, root: type[pydantic.BaseModel]) -> list[str]:
+    cls = _schema_class_at(loc, root)
     return list(getattr(cls, "model_fields", {}))
