@@ -64,7 +64,6 @@ import json
 import math
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -74,6 +73,8 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from optimizer.memory import peak_rss_mb
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -436,12 +437,6 @@ def _timed(function: Callable, *args: Any) -> tuple[Any, float]:
     began = time.perf_counter()
     value = function(*args)
     return value, time.perf_counter() - began
-
-
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process so far [MB] (``ru_maxrss``: KiB on Linux, bytes on macOS)."""
-    unit = 1 if sys.platform == "darwin" else 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20
 
 
 if __name__ == "__main__":

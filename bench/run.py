@@ -39,7 +39,7 @@ from typing import Any
 
 import yaml
 
-from dispatch import peak_rss_mb
+from optimizer.memory import peak_rss_mb
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "pivot_2026"

@@ -24,7 +24,7 @@ from optimizer.report import write_report
 from optimizer.results import extract_results
 from optimizer.solve import plan_violation, solve
 
-from dispatch import peak_rss_mb
+from optimizer.memory import peak_rss_mb
 from run import EXAMPLE, write_case
 
 

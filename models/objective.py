@@ -11,19 +11,21 @@ COST_SUFFIX = "_cost_usd"
 
 
 def pnl_terms(model: pyo.ConcreteModel) -> list[tuple[str, int, pyo.Expression]]:
-    """The P&L lines: (``block.name``, +1 for revenue or -1 for cost, Expression).
+    """The P&L lines: (``block.name`` relative to ``model``, +1 for revenue or -1 for cost, Expression).
 
     Every scalar Expression whose name ends in ``_revenue_usd`` or ``_cost_usd``, in block
-    order, so the report's P&L is the objective term by term.
+    order, so the report's P&L is the objective term by term. Names are relative to ``model``,
+    so a scenario's model inside the two-stage extensive form has the same lines as alone.
     """
     terms = []
     for expression in model.component_objects(pyo.Expression, descend_into=True):
         if expression.is_indexed():
             continue
+        name = expression.getname(fully_qualified=True, relative_to=model)
         if expression.local_name.endswith(REVENUE_SUFFIX):
-            terms.append((expression.name, 1, expression))
+            terms.append((name, 1, expression))
         elif expression.local_name.endswith(COST_SUFFIX):
-            terms.append((expression.name, -1, expression))
+            terms.append((name, -1, expression))
     return terms
 
 

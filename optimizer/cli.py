@@ -28,7 +28,9 @@ from optimizer.output import check_output_free, output_folder, write_json
 from optimizer.report import write_plan
 from optimizer.report.pack import write_pack
 from optimizer.results import extract_results
-from optimizer.scenarios import load_pack, sensitivity_grid
+from optimizer.report.robust import robust_summary, write_robust
+from optimizer.scenarios import folder_name, load_pack, sensitivity_grid
+from optimizer.stochastic import plan_robust
 from optimizer.sweep import ProgressBar, check_sweep_folder, default_workers, run_sweep
 from optimizer.solve import NoPlanError, solve
 
@@ -121,6 +123,15 @@ def _parser() -> argparse.ArgumentParser:
     sweep.add_argument("-q", "--quiet", action="store_true", help="print only the result lines")
     sweep.add_argument("--debug", action="store_true", help="print tracebacks on errors")
     sweep.set_defaults(verb=cmd_sweep)
+
+    robust = verbs.add_parser("plan-robust", help="one first-stage plan for every scenario of a pack, with its VSS and EVPI")
+    robust.add_argument("pack", type=Path, help="pack file (.yaml); its `stochastic:` section sets what is shared and the risk terms")
+    robust.add_argument("--named-only", action="store_true", help="use the pack's named scenarios only, not the generated ones")
+    robust.add_argument("--method", choices=("ef", "ph"), default="ef", help="ef: one extensive form (default); ph: progressive hedging through mpi-sppy (the `mpi` extra), also under mpiexec")
+    robust.add_argument("--ph-iterations", type=_positive_int, default=100, help="ph: iterations to run (default 100)")
+    robust.add_argument("--ph-rho", type=float, default=1.0, help="ph: penalty per unit of first-stage decision [USD/unit^2] (default 1); about the decisions' value per unit")
+    _add_output_options(robust, Path("robust"))
+    robust.set_defaults(verb=cmd_plan_robust)
 
     four_cp = verbs.add_parser("four-cp", help="the monthly peak intervals (4CP) of a system-load series, as case YAML")
     four_cp.add_argument("load_csv", type=Path, help="CSV with a `timestamp` column and a load column [MW]")
@@ -279,6 +290,64 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for row in failed:
         print(f"  FAILED {row['scenario']}: {row['error']}")
     return 0
+
+
+def cmd_plan_robust(args: argparse.Namespace) -> int:
+    """Solve the pack's extensive form, then WS and EEV; write robust.json, robust.xlsx and each scenario's plan."""
+    say = _progress(args)
+    check_output_free(args.out, args.overwrite)
+    pack = load_pack(args.pack)
+    chosen = [i for i, s in enumerate(pack.scenarios) if not args.named_only or s.inputs.get("kind") == "named"]
+    if not chosen:
+        raise CaseError("--named-only", "the pack has no named scenarios", "add `scenarios:` to the pack, or drop --named-only")
+    if args.method == "ph":
+        return _plan_by_hedging(args, pack)
+    weights = pack.probabilities[chosen]
+    scenarios = [pack.scenarios[i] for i in chosen]
+    plan = plan_robust(pack, scenarios, weights / weights.sum(), say)
+    summary = robust_summary(plan, pack.spec.name)
+    with output_folder(args.out, args.overwrite) as staging:
+        for scenario, _, results in plan.scenarios:
+            folder = staging / "scenarios" / folder_name(scenario.name)
+            folder.mkdir(parents=True)
+            write_plan(folder, results, scenario.case)
+        write_json(staging / "robust.json", summary)
+        write_robust(staging / "robust.xlsx", summary)
+    print(f"{pack.spec.name}: two-stage plan over {len(scenarios)} scenarios, {summary['status']}, gap {_percent(summary['mip_gap'])}, "
+          f"objective ${summary['objective_usd']:,.0f}")
+    print(f"  VSS ${summary['vss_usd']:,.0f} (against the mean scenario's plan), EVPI ${summary['evpi_usd']:,.0f}")
+    for row in plan.first_stage:
+        print(f"  {row['decision']}: {_clean(row['value']):,.2f} (mean scenario's plan: {_clean(row['mean_scenario_value']):,.2f})")
+    print(f"  wrote robust.json, robust.xlsx and a plan per scenario to {args.out}")
+    return 0
+
+
+def _plan_by_hedging(args: argparse.Namespace, pack) -> int:
+    """Progressive hedging through mpi-sppy; the first MPI rank writes robust.json."""
+    from optimizer.hedging import progressive_hedging
+
+    result = progressive_hedging(args.pack, args.named_only, args.ph_iterations, args.ph_rho)
+    if result["rank"] != 0:
+        return 0
+    summary = {
+        "pack": pack.spec.name, "method": f"progressive hedging (mpi-sppy, {result['ranks']} rank(s), rho {args.ph_rho:g})",
+        "iterations": result["iterations"], "convergence": float(result["convergence"]),
+        "expected_value_usd": float(result["expected_value_usd"]),
+        "first_stage": [{"decision": name, "value": float(value)} for name, value in result["first_stage"].items()],
+    }
+    with output_folder(args.out, args.overwrite) as staging:
+        write_json(staging / "robust.json", summary)
+    print(f"{pack.spec.name}: progressive hedging, {result['iterations']} iterations on {result['ranks']} rank(s), "
+          f"expected value ${summary['expected_value_usd']:,.0f}, distance from consensus {summary['convergence']:.2e}")
+    for row in summary["first_stage"]:
+        print(f"  {row['decision']}: {_clean(row['value']):,.2f}")
+    print(f"  wrote robust.json to {args.out}")
+    return 0
+
+
+def _clean(value: float) -> float:
+    """A decision for printing: solver noise around zero (-1e-12) reads as 0."""
+    return 0.0 if abs(value) < 5e-7 else value
 
 
 def _multipliers(text: str, option: str) -> list[float]:

@@ -570,7 +570,7 @@ def _monthly_pnl(model: pyo.ConcreteModel, case: Case, running: np.ndarray, pnl:
             lines[name] = (1.0 if sign > 0 else -1.0) * np.array([pyo.value(per_day[d]) for d in range(n_days)])
             continue
         flows = block.component("cash_flow_usd")
-        if flows is None or sum(n.rsplit(".", 1)[0] == block.name for n, _, _ in terms) != 1:
+        if flows is None or sum(n.rsplit(".", 1)[0] == block.getname(fully_qualified=True, relative_to=model) for n, _, _ in terms) != 1:
             raise ReconciliationError(f"P&L line {name} has no daily split")
         lines[name] = np.array([pyo.value(flows[d]) for d in range(n_days)])
     months = [f"{d.year}-{d.month:02d}" for d in days]

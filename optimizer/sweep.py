@@ -21,6 +21,7 @@ from pathlib import Path
 
 from models.build import build_model, build_screening_model
 from optimizer.case import Case, CaseError
+from optimizer.memory import peak_rss_mb
 from optimizer.output import atomic_write, output_folder, write_json
 from optimizer.report import write_plan
 from optimizer.results import extract_results
@@ -39,8 +40,16 @@ def solve_scenario(case: Case) -> dict:
     dict
         ``kpis`` (``summary.json``'s content) and ``files`` (file name -> bytes); or
         ``status: failed`` and ``error`` (one line) when the case cannot be planned or an
-        internal error occurred, so one scenario never stops a pack.
+        internal error occurred, so one scenario never stops a pack. Both have ``run``: the
+        wall time [s] and the worker process's peak memory so far [MB].
     """
+    began = time.perf_counter()
+    result = _solved(case)
+    result["run"] = {"seconds": time.perf_counter() - began, "worker_peak_rss_mb": peak_rss_mb()}
+    return result
+
+
+def _solved(case: Case) -> dict:
     try:
         model = build_model(case)
         results = extract_results(model, case, solve(model, case.spec.solver, screen=build_screening_model(case)))
@@ -106,7 +115,8 @@ def run_sweep(
     -------
     list of dict
         :func:`describe`'s columns, then the KPIs, or ``status: failed`` and ``error``;
-        ``reused`` is true for a scenario taken from an earlier run.
+        ``reused`` is true for a scenario taken from an earlier run; ``run`` holds a solved
+        scenario's wall time and its worker's peak memory.
     """
     rows: list[dict | None] = [None] * len(scenarios)
     todo = []
@@ -126,7 +136,8 @@ def run_sweep(
         if progress:
             progress(done, len(scenarios), rows[i])
     for i, result in _results([scenarios[i].case for i in todo], todo, workers, scheduler):
-        row = {**rows[i], **(result["kpis"] if "kpis" in result else {"status": result["status"], "error": result["error"]}), "reused": False}
+        outcome = result["kpis"] if "kpis" in result else {"status": result["status"], "error": result["error"]}
+        row = {**rows[i], **outcome, "run": result["run"], "reused": False}
         if out is not None and "files" in result:
             _write_scenario(out / row["folder"], result["files"], row)
         rows[i] = row
@@ -184,7 +195,7 @@ def _write_scenario(folder: Path, files: dict[str, bytes], row: dict) -> None:
     with output_folder(folder, overwrite=True) as staging:
         for name, content in files.items():
             atomic_write(staging / name, lambda tmp, content=content: tmp.write_bytes(content))
-        kpis = {k: v for k, v in row.items() if k != "reused"}
+        kpis = {k: v for k, v in row.items() if k not in ("reused", "run")}
         write_json(staging / RECORD, {"scenario": row["scenario"], "inputs_sha256": row["inputs_sha256"], "row": kpis})
 
 
