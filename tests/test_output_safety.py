@@ -11,7 +11,7 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from optimizer import cli
+import optimizer.report
 from optimizer.cli import main
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "west_texas_q3_2023" / "case.yaml"
@@ -63,7 +63,7 @@ def test_a_failure_while_writing_keeps_the_previous_output(good_run, monkeypatch
         path.write_bytes(b"PK\x03\x04 half a workbook")
         raise OSError("disk full")
 
-    monkeypatch.setattr(cli, "write_report", broken_report)
+    monkeypatch.setattr(optimizer.report, "write_report", broken_report)
     assert main(["run", str(EXAMPLE), "--out", str(out), "--quiet", "--overwrite"]) == 1
     assert snapshot(out) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
