@@ -29,7 +29,6 @@ from optimizer.case import Case, CaseError
 from optimizer.case import checks
 from optimizer.case.errors import SchemaError
 from optimizer.case.load import parse_spec, prepare_case, read_yaml, schema_error
-from optimizer.case.model import NetworkPath
 from optimizer.case.schema import _Strict
 from optimizer.case.series import period_average, read_csv_table, read_step_series, StepSeries
 
