@@ -399,7 +399,7 @@ def _thresholds_table(breakeven: pd.DataFrame) -> pd.DataFrame:
 def _breakeven_table(case: Case, running: np.ndarray, installed: np.ndarray) -> pd.DataFrame:
     """Per class: break-even power prices at the horizon's mean hashprice, and how often it ran."""
     hours = case.grid.hours
-    hashprice = float(case.network.hashprice_usd_per_ph_day @ hours / hours.sum())
+    hashprice = case.grid.horizon_mean(case.network.hashprice_usd_per_ph_day)
     sites = {s.name: s for s in case.spec.sites}
     rows = []
     for k, c in enumerate(case.machine_classes):

@@ -284,8 +284,7 @@ def named_case(base: Case, base_raw: dict, base_path: Path, spec: ScenarioSpec, 
     difficulty /= spec.hashprice_multiplier
     case = with_market(case, price, difficulty)
     if spec.mean_hashprice_usd_per_ph_day is not None:
-        hours = case.grid.hours
-        mean = float(case.network.hashprice_usd_per_ph_day @ hours / hours.sum())
+        mean = case.grid.horizon_mean(case.network.hashprice_usd_per_ph_day)
         case = with_market(case, price, difficulty * mean / spec.mean_hashprice_usd_per_ph_day)
     spot = {site: values * spec.power_price_multiplier for site, values in case.spot_usd_per_mwh.items()}
     for j, event in enumerate(spec.spot_events):

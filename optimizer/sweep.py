@@ -72,11 +72,7 @@ def describe(scenario: Scenario, probability: float) -> dict:
     case = scenario.case
     if case is None:
         return row
-    hours = case.grid.hours
-
-    def mean(values) -> float:
-        return float(values @ hours / hours.sum())
-
+    mean = case.grid.horizon_mean
     return {
         **row,
         "mean_btc_price_usd": mean(case.network.btc_price_usd),

@@ -49,6 +49,11 @@ class TimeGrid:
         """Length of each period [h]."""
         return np.diff(self._seconds_since_start()) / 3600.0
 
+    def horizon_mean(self, per_period: np.ndarray) -> float:
+        """The hours-weighted mean of a per-period series over the horizon [its unit]."""
+        hours = self.hours
+        return float(per_period @ hours / hours.sum())
+
     @property
     def hours_since_start(self) -> np.ndarray:
         """Time from the horizon start to each period start [h]."""
