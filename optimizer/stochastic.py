@@ -46,7 +46,9 @@ class RobustPlan:
     expected_value_usd : float
         sum_s pi_s V_s at the plan [USD].
     cvar_usd, breach_probability : float or None
-        CVaR_alpha of V [USD], and the probability of scenarios with a covenant breach [-].
+        CVaR_alpha of V [USD] (None without ``cvar_alpha``), and the probability of the
+        scenarios whose plan breaches the minimum-cash covenant on some test day [-] (None
+        without a treasury), measured on the plan's shortfalls.
     wait_and_see_usd, eev_usd, vss_usd, evpi_usd : float
         WS, EEV, VSS = RP - EEV and EVPI = WS - RP, in the objective's value [USD].
     scenarios : list of (Scenario, float, Results)
@@ -91,7 +93,7 @@ def plan_robust(pack: Pack, scenarios: Sequence[Scenario], probabilities: Sequen
         results.append((item, probability, extract_results(scenario(ef, s), item.case, own)))
     expected = pyo.value(ef.expected_value_usd)
     cvar = pyo.value(ef.cvar_usd) if risk.cvar_alpha is not None else None
-    breach = float(sum(p * round(pyo.value(ef.breach[s])) for s, p in enumerate(probabilities))) if risk.max_shortfall_probability is not None else None
+    breach = breach_probability(ef, cases, probabilities)
 
     say("wait and see: every scenario planned knowing its future")
     ef.nonanticipativity.deactivate()
@@ -109,6 +111,27 @@ def plan_robust(pack: Pack, scenarios: Sequence[Scenario], probabilities: Sequen
     ef.first_stage.unfix()
     first_stage = [{"decision": j, "value": plan[j], "mean_scenario_value": mean_plan[j]} for j in ef.FIRST_STAGE]
     return RobustPlan(report, first_stage, expected, cvar, breach, wait_and_see, eev, report.objective_usd - eev, wait_and_see - report.objective_usd, results)
+
+
+BREACH_TOLERANCE = 1e-6
+"""Covenant shortfall, as a share of the covenant, below which a scenario does not count as breached [-]: solver noise."""
+
+
+def breach_probability(ef: pyo.ConcreteModel, cases: Sequence[Case], probabilities: Sequence[float]) -> float | None:
+    """Probability of the scenarios whose solved plan is short of the minimum-cash covenant on
+    some test day by more than ``BREACH_TOLERANCE`` of the covenant [-]; None if the scenarios
+    have no treasury.
+
+    Read from the shortfalls themselves rather than the cap's breach binaries, which are free
+    to be 1 in a scenario that does not breach.
+    """
+    if cases[0].spec.treasury is None:
+        return None
+    breached = []
+    for s, case in enumerate(cases):
+        noise = BREACH_TOLERANCE * case.spec.treasury.min_cash_usd
+        breached.append(any(pyo.value(short) > noise for short in scenario(ef, s).treasury.covenant_short_usd.values()))
+    return float(sum(p for p, b in zip(probabilities, breached) if b))
 
 
 def check_same_first_stage(cases: Sequence[Case]) -> None:

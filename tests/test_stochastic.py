@@ -92,3 +92,41 @@ def test_plan_robust_verb_writes_the_plan(tmp_path):
     sheets = pd.read_excel(out / "robust.xlsx", sheet_name=None, header=None)
     assert list(sheets) == ["Summary", "First stage", "Scenarios"]
     assert np.isclose(sheets["First stage"].iloc[2, 1], N)
+
+
+def covenant_toy(folder: Path, cap: float) -> tuple[Path, float]:
+    """The toy with a treasury whose minimum-cash covenant the purchases can breach.
+
+    Purchase price P = 0.005 b p0 paid on the order day, cash C0 = M + K P with covenant
+    M = N P, tested on the last day only. At the low price nothing runs or is sold, so buying
+    n > K machines leaves the covenant short by (n - K) P there; at the high price each machine
+    bought returns 0.7 b p0 in cash first. Per machine beyond K the expected gain 0.35 b p0 - P =
+    0.345 b p0 beats the expected penalty 0.5 x 100 P = 0.25 b p0, so without a cap the plan buys
+    all N and breaches with probability 0.5; a cap below 0.5 holds it to K. BTC sales are not
+    shared (``first_stage_days: 0``): the high scenario sells what it mines to pay for power.
+    """
+    path, bp0 = toy(folder, f"  first_stage_days: 0\n  risk: {{max_shortfall_probability: {cap}}}\n")
+    case = yaml.safe_load((folder / "case.yaml").read_text())
+    price = 0.005 * bp0
+    case["purchases"][0]["price_usd"] = price
+    case["treasury"] = {"btc": 0.0, "cash_usd": (N + K) * price, "min_cash_usd": N * price, "covenant_dates": ["2026-01-02"]}
+    (folder / "case.yaml").write_text(yaml.safe_dump(case))
+    return path, bp0
+
+
+K = 400
+
+
+@pytest.mark.parametrize(("cap", "bought", "breach"), [(0.5, N, 0.5), (0.25, K, 0.0)])
+def test_covenant_breach_cap_by_hand(tmp_path, cap, bought, breach):
+    path, bp0 = covenant_toy(tmp_path, cap)
+    pack = load_pack(path)
+    plan = plan_robust(pack, pack.scenarios, pack.probabilities)
+    price, cash = 0.005 * bp0, (N + K) * 0.005 * bp0
+    assert plan.first_stage[0]["value"] == pytest.approx(bought, abs=1e-6)
+    assert plan.breach_probability == pytest.approx(breach)
+    penalty = 0.5 * 100 * max(bought - K, 0) * price  # the low scenario's shortfall, at 100 USD per USD
+    expected = cash + 0.5 * 100 * 0.7 * bp0 + bought * (0.35 * bp0 - price) - penalty
+    assert plan.report.objective_usd == pytest.approx(expected, rel=1e-6)
+    low = plan.scenarios[1][2]
+    assert low.kpis["machines_bought"] == pytest.approx(bought)
