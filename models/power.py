@@ -26,8 +26,9 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
 
     Constraints
     -----------
-    site_load_within_interconnect[s, t] : (1 + a_s) * it_load_mw[s, t] + X_{s,d(t)} <= C_s
-        with X_{s,d} the hosting block's ``converted_mw`` (0 at sites without AI/HPC halls)
+    site_load_within_interconnect[s, t] : (1 + a_s) * it_load_mw[s, t] + X_{s,j(s,d(t))} <= C_s
+        with X_{s,j} the hosting block's ``converted_mw`` in the segment of day d(t) (0 at
+        sites without AI/HPC halls)
 
     Data
     ----
@@ -60,7 +61,7 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     def site_load_within_interconnect(b, s, t):
         """Machines plus auxiliaries, and the MW converted to hosting, stay within the interconnect."""
         if s in hosted:
-            return b.site_load_mw[s, t] + hosting.converted_mw[s, day_of_period[t]] <= site_spec[s].interconnect_mw
+            return b.site_load_mw[s, t] + hosting.converted_mw[s, hosting.segment_of_day[s][day_of_period[t]]] <= site_spec[s].interconnect_mw
         return b.site_load_mw[s, t] <= site_spec[s].interconnect_mw
 
     block.site_load_mw = pyo.Expression(
@@ -160,7 +161,7 @@ def add_four_cp(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
         return None
     block = pyo.Block(concrete=True)
     model.four_cp = block
-    fleet, power = model.fleet, model.power
+    fleet = model.fleet
     hours = model.time.period_hours
     years = float(hours.sum()) / 8760.0
     block.weights = {s.name: four_cp_weights(case, s.name) for s in sites}

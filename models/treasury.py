@@ -74,7 +74,7 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     model.treasury = block
     grid, net = case.grid, case.network
     fleet = model.fleet
-    day_of_period, hours = grid.day_of_period, grid.hours
+    day_of_period = grid.day_of_period
     n_days = len(grid.days)
     days = model.time.DAYS
     block.PAYMENTS = pyo.Set(initialize=range(len(case.spec.debt)), ordered=True)
