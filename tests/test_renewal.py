@@ -21,6 +21,7 @@ from models.build import build_model
 from models.time import segment_of_day
 from optimizer.case import parse_spec, prepare_case
 from optimizer.results import extract_results
+from optimizer import solve as solve_module
 from optimizer.solve import solve
 
 JAN_TO_APR = ("2026-01-01T00:00", "2026-04-01T00:00")  # 31 + 28 + 31 = 90 days, three epochs
@@ -345,6 +346,23 @@ def test_halls_limited_by_cash_are_chosen_as_well_as_every_schedule_tried_one_by
     assert report.objective_usd == pytest.approx(best, rel=1e-9)
     assert report.bound_usd >= best - 1e-6
     assert "branch and bound" in report.method
+
+
+def test_warm_branch_and_bound_lps_restarted_cold_give_the_same_plan(monkeypatch):
+    # no patience: every warm node's LP stops at once and is solved again from scratch
+    q = 1.5 * max(breakeven_rate_by_month(hosting_case(1.0)).values())
+    case = hosting_case(q, capex_usd_per_mw=50_000.0, treasury={"btc": 0, "cash_usd": 125_000.0, "no_sale_below_usd": 1e9})
+    warm_model = build_model(case)
+    warm = solve(warm_model, case.spec.solver)
+    monkeypatch.setattr(solve_module, "WARM_NODE_PATIENCE", 0.0)
+    lines = []
+    cold_model = build_model(case)
+    cold = solve(cold_model, case.spec.solver, lines.append)
+    assert any("restarting it cold" in line for line in lines)
+    assert cold.status == warm.status
+    assert [v.value for v in cold_model.hosting.halls.values()] == [v.value for v in warm_model.hosting.halls.values()]
+    assert cold.objective_usd == pytest.approx(warm.objective_usd, rel=1e-9)
+    assert cold.bound_usd == pytest.approx(warm.bound_usd, rel=1e-9)
 
 
 # 5. capex within cash
