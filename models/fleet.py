@@ -8,7 +8,7 @@ import numpy as np
 import pyomo.environ as pyo
 
 from models.expr import linear
-from models.time import add_daily_lines, cash_flow_by_day, day_share_of_month, segment_of_day
+from models.time import add_daily_lines, cash_flow_by_day, day_share_of_month
 from optimizer.case import Case
 
 
@@ -147,8 +147,6 @@ def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
         epochs whose machines arrive inside the horizon: on day delta_{p,e} = first day + L_p.
     RETIREMENTS : (r, e), retirement option r on the first day of epoch e.
     DAYS : d, the treasury days.
-    SEGMENTS_R : (g, j), the spans of days between the days on which g's count can change
-        (deliveries and retirement days); j(g, d) the segment of day d (``segment_of_day[g]``).
 
     Variables
     ---------
@@ -157,25 +155,25 @@ def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
         ``integer_strategy: integer``); otherwise relaxed and floored first by the solver
         (``floor_and_repair`` stage 1, before the machine counts running), as machine counts
         in the thousands lose almost nothing to flooring. Both are flagged ``monthly_decision``.
-    installed[g, j] >= 0  machines of g in service on every day of segment j             [units]
+    installed[g, d] >= 0  machines of g in service on day d                             [units]
 
     Constraints
     -----------
     units_ordered_within_limit[p] : m_p <= sum_e bought[p, e] <= M_p  (m_p the units committed to)
     retirements_within_limit[r] : sum_e retired[r, e] <= R_r  (when ``max_units`` is given)
-    installed_roll_forward[g, j] : installed[g, j] = installed[g, j-1]
-        + sum_{(p,e) of g, delta_{p,e} starts j} bought[p, e] - sum_{(r,e) of g, first day of e starts j} retired[r, e]
+    installed_roll_forward[g, d] : installed[g, d] = installed[g, d-1]
+        + sum_{(p,e) of g, delta_{p,e} = d} bought[p, e] - sum_{(r,e) of g, first day of e = d} retired[r, e]
         with installed[g, -1] = N_g, the count at the horizon start
-    machines_within_installed_fleet[g, t] : sum_{k in g} running[k, t] <= a_g installed[g, j(g, d(t))]
+    machines_within_installed_fleet[g, t] : sum_{k in g} running[k, t] <= a_g installed[g, d(t)]
         (a_g the model's availability)
 
     Expressions (each also per day as ``<name>_by_day[d]``)
     -----------
     machine_capex_cost_usd = sum_{p,e} c_p bought[p, e], paid on the order or delivery day  [USD]
     resale_proceeds_revenue_usd = sum_{r,e} v_g retired[r, e]                              [USD]
-    fleet_maintenance_cost_usd = sum_{g,d} m w_d installed[g, j(g, d)]                      [USD]
+    fleet_maintenance_cost_usd = sum_{g,d} m w_d installed[g, d]                            [USD]
         m maintenance [USD/machine-month], w_d the day's share of its month
-    fleet_terminal_value_revenue_usd = sum_{g retirable} v_g installed[g, j(g, D)]          [USD]
+    fleet_terminal_value_revenue_usd = sum_{g retirable} v_g installed[g, D]                [USD]
         what retiring the machines on the last day would fetch, so that a plan does not sell
         the fleet at the end only because held machines count for nothing
     cash_flow_usd[d] = capex, resale and maintenance of day d (not the terminal value)   [USD]
@@ -211,6 +209,7 @@ def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
         block.monthly_decision[var] = True
         if var.domain is pyo.NonNegativeReals:
             block.floor_and_repair[var] = 1
+    block.installed = pyo.Var(block.GROUPS_R, days, domain=pyo.NonNegativeReals)
 
     block.units_ordered_within_limit = pyo.Constraint(
         range(len(spec.purchases)),
@@ -222,25 +221,23 @@ def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
         rule=lambda b, r: sum(b.retired[r, e] for e in range(len(first_day))) <= spec.retirements[r].max_units
         if spec.retirements[r].max_units is not None else pyo.Constraint.Skip,
     )
-    changed_on = {g: [] for g in groups}  # (day, +1 or -1, variable)
+    changes = {g: [([], []) for _ in days] for g in groups}
     for p, e in block.ORDERS:
         purchase = spec.purchases[p]
-        changed_on[(purchase.site, purchase.model)].append((arrivals[p][e], 1.0, block.bought[p, e]))
+        changes[(purchase.site, purchase.model)][arrivals[p][e]][0].append(1.0)
+        changes[(purchase.site, purchase.model)][arrivals[p][e]][1].append(block.bought[p, e])
     for r, e in block.RETIREMENTS:
         retirement = spec.retirements[r]
-        changed_on[(retirement.site, retirement.model)].append((int(first_day[e]), -1.0, block.retired[r, e]))
-    block.segment_of_day = {g: segment_of_day([d for d, _, _ in changed_on[g]], n_days) for g in groups}
-    block.SEGMENTS_R = pyo.Set(initialize=[(*g, j) for g in groups for j in range(block.segment_of_day[g][-1] + 1)], dimen=3, ordered=True)
-    block.installed = pyo.Var(block.SEGMENTS_R, domain=pyo.NonNegativeReals)
+        changes[(retirement.site, retirement.model)][first_day[e]][0].append(-1.0)
+        changes[(retirement.site, retirement.model)][first_day[e]][1].append(block.retired[r, e])
 
-    def installed_roll_forward(b, site, machine_model, j):
-        """Machines in service = the segment before + deliveries - retirements on its first day."""
-        segment = block.segment_of_day[(site, machine_model)]
-        terms = [(sign, var) for d, sign, var in changed_on[(site, machine_model)] if segment[d] == j]
-        opening = b.installed[site, machine_model, j - 1] if j else installed0.get((site, machine_model), 0)
-        return b.installed[site, machine_model, j] == opening + linear([c for c, _ in terms], [v for _, v in terms])
+    def installed_roll_forward(b, site, machine_model, d):
+        """Machines in service = the day before + deliveries - retirements."""
+        coefs, variables = changes[(site, machine_model)][d]
+        opening = b.installed[site, machine_model, d - 1] if d else installed0.get((site, machine_model), 0)
+        return b.installed[site, machine_model, d] == opening + linear(coefs, variables)
 
-    block.installed_roll_forward = pyo.Constraint(block.SEGMENTS_R, rule=installed_roll_forward)
+    block.installed_roll_forward = pyo.Constraint(block.GROUPS_R, days, rule=installed_roll_forward)
 
     day_of_period = grid.day_of_period
 
@@ -248,8 +245,7 @@ def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
         """Machines run only while installed and available; a machine runs in one mode at a time."""
         ks = case.classes_by_group[(site, machine_model)]
         availability = models[machine_model].availability
-        j = b.segment_of_day[(site, machine_model)][day_of_period[t]]
-        return linear(np.ones(len(ks)), [fleet.running[k, t] for k in ks]) <= availability * b.installed[site, machine_model, j]
+        return linear(np.ones(len(ks)), [fleet.running[k, t] for k in ks]) <= availability * b.installed[site, machine_model, day_of_period[t]]
 
     block.machines_within_installed_fleet = pyo.Constraint(block.GROUPS_R, model.time.PERIODS, rule=machines_within_installed_fleet)
 
@@ -261,10 +257,9 @@ def add_renewal(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     resale = [(int(first_day[e]), models[spec.retirements[r].model].resale_usd or 0.0, block.retired[r, e]) for r, e in block.RETIREMENTS]
     maintenance_usd = spec.opex.maintenance_usd_per_machine_month if spec.opex is not None else 0.0
     share = day_share_of_month(case)
-    segment = block.segment_of_day
-    maintenance = [(d, maintenance_usd * share[d], block.installed[(*g, segment[g][d])]) for g in groups for d in days] if maintenance_usd else []
+    maintenance = [(d, maintenance_usd * share[d], block.installed[g, d]) for g in groups for d in days] if maintenance_usd else []
     retirable = {(r.site, r.model) for r in spec.retirements}
-    terminal = [(n_days - 1, models[g[1]].resale_usd or 0.0, block.installed[(*g, segment[g][-1])]) for g in groups if g in retirable]
+    terminal = [(n_days - 1, models[g[1]].resale_usd or 0.0, block.installed[g, n_days - 1]) for g in groups if g in retirable]
     add_daily_lines(
         block,
         {

@@ -10,7 +10,7 @@ import pyomo.environ as pyo
 
 from models.expr import linear
 from models.fleet import order_arrival_days
-from models.time import add_daily_lines, day_share_of_month, segment_of_day
+from models.time import add_daily_lines, day_share_of_month
 from optimizer.case import Case
 
 
@@ -48,19 +48,17 @@ def add_hosting(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     halls[h, e] in {0 .. n_h} integer: halls ordered at the start of e; flagged
         ``monthly_decision`` (chosen by branch and bound over the LP relaxation)    [halls]
 
-    converted_mw[s, j] >= 0  MW converted at site s and in service on the days of segment j,
-        the span between two commissioning days at s (j(s, d) the segment of day d,
-        ``segment_of_day[s]``): taken from the interconnect available to mining       [MW]
+    converted_mw[s, d] >= 0  MW converted at site s and in service on day d: taken from the
+        interconnect available to mining from commissioning on                        [MW]
 
     Constraints
     -----------
     halls_within_offer[h] : sum_e halls[h, e] <= n_h
-    converted_roll_forward[s, j] : converted_mw[s, j] = converted_mw[s, j-1]
-        + sum_{h at s, e: c_{h,e} starts j} B_h halls[h, e]   (converted_mw[s, -1] = 0)
+    converted_roll_forward[s, d] : converted_mw[s, d] = converted_mw[s, d-1]
+        + sum_{h at s, e: c_{h,e} = d} B_h halls[h, e]   (converted_mw[s, -1] = 0)
         A roll-forward rather than the sum over all earlier commissionings, so that a hall
         appears in one row, not in every hourly interconnect row after it (as a dense
-        column, it made a year's LP 10x slower to solve); by segment rather than by day,
-        so that the chain is a few rows long (see :func:`models.time.segment_of_day`)
+        column, it made a year's LP 10x slower to solve)
 
     Data
     ----
@@ -123,20 +121,15 @@ def add_hosting(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
                 energy.append((d, float(usd), hall))
 
     block.SITES_HPC = pyo.Set(initialize=list(dict.fromkeys(offer.site for offer in offers)), ordered=True)
-    block.segment_of_day = {
-        s: segment_of_day([commissioning[h][e] for h, e in block.CONVERSIONS if offers[h].site == s], len(grid.days)) for s in block.SITES_HPC
-    }
-    block.SEGMENTS_HPC = pyo.Set(initialize=[(s, j) for s in block.SITES_HPC for j in range(block.segment_of_day[s][-1] + 1)], dimen=2, ordered=True)
-    block.converted_mw = pyo.Var(block.SEGMENTS_HPC, domain=pyo.NonNegativeReals)
+    block.converted_mw = pyo.Var(block.SITES_HPC, model.time.DAYS, domain=pyo.NonNegativeReals)
 
-    def converted_roll_forward(b, s, j):
-        """MW converted = the segment before + halls whose tenant load starts on its first day."""
-        segment = b.segment_of_day[s]
-        terms = [(offers[h].block_mw, b.halls[h, e]) for h, e in b.CONVERSIONS if offers[h].site == s and segment[commissioning[h][e]] == j]
-        opening = b.converted_mw[s, j - 1] if j else 0.0
-        return b.converted_mw[s, j] == opening + linear([c for c, _ in terms], [v for _, v in terms])
+    def converted_roll_forward(b, s, d):
+        """MW converted = the day before + halls whose tenant load starts today."""
+        terms = [(offers[h].block_mw, b.halls[h, e]) for h, e in b.CONVERSIONS if offers[h].site == s and commissioning[h][e] == d]
+        opening = b.converted_mw[s, d - 1] if d else 0.0
+        return b.converted_mw[s, d] == opening + linear([c for c, _ in terms], [v for _, v in terms])
 
-    block.converted_roll_forward = pyo.Constraint(block.SEGMENTS_HPC, rule=converted_roll_forward)
+    block.converted_roll_forward = pyo.Constraint(block.SITES_HPC, model.time.DAYS, rule=converted_roll_forward)
     last = len(grid.days) - 1
     terminal = [(last, offers[h].terminal_value_usd_per_mw * offers[h].block_mw, block.halls[h, e]) for h, e in block.CONVERSIONS]
     add_daily_lines(

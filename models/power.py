@@ -26,9 +26,8 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
 
     Constraints
     -----------
-    site_load_within_interconnect[s, t] : (1 + a_s) * it_load_mw[s, t] + X_{s,j(s,d(t))} <= C_s
-        with X_{s,j} the hosting block's ``converted_mw`` in the segment of day d(t) (0 at
-        sites without AI/HPC halls)
+    site_load_within_interconnect[s, t] : (1 + a_s) * it_load_mw[s, t] + X_{s,d(t)} <= C_s
+        with X_{s,d} the hosting block's ``converted_mw`` (0 at sites without AI/HPC halls)
 
     Data
     ----
@@ -61,7 +60,7 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     def site_load_within_interconnect(b, s, t):
         """Machines plus auxiliaries, and the MW converted to hosting, stay within the interconnect."""
         if s in hosted:
-            return b.site_load_mw[s, t] + hosting.converted_mw[s, hosting.segment_of_day[s][day_of_period[t]]] <= site_spec[s].interconnect_mw
+            return b.site_load_mw[s, t] + hosting.converted_mw[s, day_of_period[t]] <= site_spec[s].interconnect_mw
         return b.site_load_mw[s, t] <= site_spec[s].interconnect_mw
 
     block.site_load_mw = pyo.Expression(

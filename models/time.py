@@ -52,18 +52,6 @@ def cash_flow_by_day(block: pyo.Block, per_period_coefs: np.ndarray, variables_b
     block.cash_flow_usd = pyo.Expression(time.DAYS, rule=day_flow)
 
 
-def segment_of_day(change_days, n_days: int) -> np.ndarray:
-    """Segment of each day, for a quantity that changes only on ``change_days``: segment j runs
-    from its change day to the day before the next, segment 0 from day 0 [-].
-
-    A count held in one variable per segment rather than per day ties its rows by a chain of
-    a few roll-forwards instead of one per day; a chain through every day of a year made the
-    basis dense and the year's LP many times slower to solve.
-    """
-    starts = np.array(sorted({int(d) for d in change_days if 0 < d < n_days}), dtype=int)
-    return np.searchsorted(starts, np.arange(n_days), side="right")
-
-
 def day_share_of_month(case: Case) -> np.ndarray:
     """Hours of each treasury day inside the horizon over the hours of its calendar month [-].
 

@@ -348,8 +348,7 @@ def _installed_by_period(model: pyo.ConcreteModel, case: Case) -> np.ndarray:
     rows = []
     for c in case.machine_classes:
         if renewal is not None and (c.site, c.model) in renewal.GROUPS_R:
-            segments = renewal.segment_of_day[(c.site, c.model)]
-            per_day = np.array([renewal.installed[c.site, c.model, j].value for j in segments])
+            per_day = np.array([renewal.installed[c.site, c.model, d].value for d in range(len(grid.days))])
             rows.append(per_day[grid.day_of_period])
         else:
             rows.append(np.full(grid.n_periods, float(c.installed)))
@@ -382,7 +381,7 @@ def _converted_mw(model: pyo.ConcreteModel, case: Case, site: str) -> np.ndarray
     hosting = model.component("hosting")
     if hosting is None or site not in hosting.SITES_HPC:
         return np.zeros(len(case.grid.days))
-    return np.array([pyo.value(hosting.converted_mw[site, j]) for j in hosting.segment_of_day[site]])
+    return np.array([pyo.value(hosting.converted_mw[site, d]) for d in range(len(case.grid.days))])
 
 
 def _curtailment_mw(capacity_mw: np.ndarray, load_mw: np.ndarray) -> np.ndarray:

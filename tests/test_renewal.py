@@ -18,7 +18,6 @@ import pytest
 
 from casebuilder import spec_dict
 from models.build import build_model
-from models.time import segment_of_day
 from optimizer.case import parse_spec, prepare_case
 from optimizer.results import extract_results
 from optimizer import solve as solve_module
@@ -181,16 +180,9 @@ def test_lead_time_delays_hashing_by_exactly_the_lead_time(resolution):
     assert before.sum() == 10 * (24 if resolution == "1h" else 1)
     np.testing.assert_array_equal(s21[before], 0)
     np.testing.assert_array_equal(s21[~before], 100)
-    installed = np.array([model.renewal.installed["a", "S21", j].value for j in model.renewal.segment_of_day[("a", "S21")]])
+    installed = np.array([model.renewal.installed["a", "S21", d].value for d in range(31)])
     np.testing.assert_array_equal(installed, [0] * 10 + [100] * 21)
     assert results.kpis["machines_bought"] == 100
-    # one installed count before the delivery day and one from it on
-    assert len(model.renewal.installed) == 2
-
-
-def test_days_between_change_days_share_a_segment():
-    np.testing.assert_array_equal(segment_of_day([10, 0, 3, 10, 40], 12), [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 2, 2])
-    np.testing.assert_array_equal(segment_of_day([], 3), [0, 0, 0])
 
 
 # 3. when capex is paid
