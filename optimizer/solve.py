@@ -5,8 +5,8 @@ to one HiGHS instance in one call (DESIGN.md: about 4x faster than the persisten
 year scale). Every later solve changes column bounds in that instance and re-solves warm from
 the last basis, never recompiling.
 
-Integer monthly decisions (HPC halls) are chosen by a branch and bound (a dive rounding down
-to a first plan, then best first) whose nodes are the full model's LP relaxation (every integer relaxed). The largest LP value left
+Integer monthly decisions (HPC halls) are chosen by a best-first branch and bound whose nodes
+are the full model's LP relaxation (every integer relaxed). The largest LP value left
 unexplored certifies the plan then solved with those decisions held. A screening model (the
 same case on a coarser clock) may supply the first decisions tried.
 
@@ -356,7 +356,7 @@ def _branch_on_decisions(
     say: Callable[[str], None],
     first_try: list[float] | None = None,
 ) -> _Search:
-    """Branch and bound on integer decisions, best first after a dive, each node the model's LP relaxation.
+    """Best-first branch and bound on integer decisions, each node the model's LP relaxation.
 
     A node is the LP with every integer relaxed and each decision x_k held within the node's
     bounds [l_k, u_k]; its value z is an upper bound on every plan in the node (for a
@@ -367,11 +367,9 @@ def _branch_on_decisions(
         z* + BRANCH_GAP_SHARE x mip_gap x |z*|
 
     is split on its first fractional decision (x_k <= floor, x_k >= ceil); otherwise it is
-    closed. Until the first candidate, the search dives: the child x_k <= floor is solved
-    next, so that a candidate prunes the rest early. A warm LP running
-    ``WARM_NODE_PATIENCE`` times the cold first LP's time is restarted cold. The bound is the
-    largest z of any closed, candidate or (on time out) open node, so it is valid for any
-    plan; the decisions returned are the best candidate's.
+    closed. A warm LP running ``WARM_NODE_PATIENCE`` times the cold first LP's time is
+    restarted cold. The bound is the largest z of any closed, candidate or (on time out) open
+    node, so it is valid for any plan; the decisions returned are the best candidate's.
     ``first_try`` (e.g. a screened choice) is solved first, as a candidate. The search stops
     early enough to leave the plan solve and its repairs as long as the first, cold LP took;
     on the time limit, the plan takes the best candidate's decisions, or the first LP's floored.
@@ -428,10 +426,9 @@ def _branch_on_decisions(
         if isinstance(outcome, tuple):
             best, chosen = outcome[0], tried
     fallback = None
-    heap, pushed, dive = [(-math.inf, 0, lower0, upper0)], 1, None
-    while heap or dive is not None:
-        key, _, lower, upper = heapq.heappop(heap) if dive is None else dive
-        dive = None
+    heap, pushed = [(-math.inf, 0, lower0, upper0)], 1
+    while heap:
+        key, _, lower, upper = heapq.heappop(heap)
         parent = -key
         if parent <= open_to(best):
             closed = max(closed, parent)
@@ -459,13 +456,8 @@ def _branch_on_decisions(
             k = fractional[0]
             below, above = upper.copy(), lower.copy()
             below[k], above[k] = math.floor(values[k]), math.ceil(values[k])
-            children = [(-value, pushed, lower, below), (-value, pushed + 1, above, upper)]
-            if chosen is None:
-                # no whole-hall plan yet: dive to one by rounding down, which never commits more
-                # capex than the relaxation paid for (rounding up can overdraw the cash)
-                dive = children.pop(0)
-            for child in children:
-                heapq.heappush(heap, child)
+            heapq.heappush(heap, (-value, pushed, lower, below))
+            heapq.heappush(heap, (-value, pushed + 1, above, upper))
             pushed += 2
         found = f"best whole-hall node ${sign * best:,.0f}" if chosen is not None else "no whole-hall node yet"
         say(f"  branch and bound: {nodes} LPs, {found}, {len(heap)} open")
