@@ -347,6 +347,7 @@ def test_warm_branch_and_bound_lps_restarted_cold_give_the_same_plan(monkeypatch
     warm_model = build_model(case)
     warm = solve(warm_model, case.spec.solver)
     monkeypatch.setattr(solve_module, "WARM_NODE_PATIENCE", 0.0)
+    monkeypatch.setattr(solve_module, "WARM_NODE_MIN_SECONDS", 0.0)
     lines = []
     cold_model = build_model(case)
     cold = solve(cold_model, case.spec.solver, lines.append)
