@@ -316,6 +316,10 @@ def cmd_plan_robust(args: argparse.Namespace) -> int:
     print(f"{pack.spec.name}: two-stage plan over {len(scenarios)} scenarios, {summary['status']}, gap {_percent(summary['mip_gap'])}, "
           f"objective ${summary['objective_usd']:,.0f}")
     print(f"  VSS ${summary['vss_usd']:,.0f} (against the mean scenario's plan), EVPI ${summary['evpi_usd']:,.0f}")
+    if summary["cvar_usd"] is not None:
+        print(f"  CVaR of value ${summary['cvar_usd']:,.0f}")
+    if summary["covenant_breach_probability"] is not None:
+        print(f"  probability of a covenant breach {summary['covenant_breach_probability']:.1%}")
     for row in plan.first_stage:
         print(f"  {row['decision']}: {_clean(row['value']):,.2f} (mean scenario's plan: {_clean(row['mean_scenario_value']):,.2f})")
     print(f"  wrote robust.json, robust.xlsx and a plan per scenario to {args.out}")

@@ -77,10 +77,11 @@ def test_all_weight_on_cvar_buys_nothing(tmp_path):
     assert plan.cvar_usd == pytest.approx(0, abs=1e-6 * bp0)  # the low scenario: nothing runs, nothing bought
 
 
-def test_plan_robust_verb_writes_the_plan(tmp_path):
+def test_plan_robust_verb_writes_the_plan(tmp_path, capsys):
     path, bp0 = toy(tmp_path)
     out = tmp_path / "robust"
     assert main(["plan-robust", str(path), "--out", str(out), "-q"]) == 0
+    assert "covenant breach" not in capsys.readouterr().out  # the toy has no treasury
     import json
 
     robust = json.loads((out / "robust.json").read_text())
@@ -130,3 +131,9 @@ def test_covenant_breach_cap_by_hand(tmp_path, cap, bought, breach):
     assert plan.report.objective_usd == pytest.approx(expected, rel=1e-6)
     low = plan.scenarios[1][2]
     assert low.kpis["machines_bought"] == pytest.approx(bought)
+
+
+def test_plan_robust_verb_prints_the_breach_probability(tmp_path, capsys):
+    path, _ = covenant_toy(tmp_path, 0.5)
+    assert main(["plan-robust", str(path), "--out", str(tmp_path / "robust"), "-q"]) == 0
+    assert "probability of a covenant breach 50.0%" in capsys.readouterr().out
