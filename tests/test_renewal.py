@@ -18,9 +18,9 @@ import pytest
 
 from casebuilder import spec_dict
 from models.build import build_model
+from optimizer import solve as solve_module
 from optimizer.case import parse_spec, prepare_case
 from optimizer.results import extract_results
-from optimizer import solve as solve_module
 from optimizer.solve import solve
 
 JAN_TO_APR = ("2026-01-01T00:00", "2026-04-01T00:00")  # 31 + 28 + 31 = 90 days, three epochs

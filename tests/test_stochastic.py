@@ -23,6 +23,7 @@ from optimizer.scenarios import load_pack
 from optimizer.stochastic import plan_robust
 
 N = 1000
+K = 400  # the machines the covenant toy's cash can buy without a breach
 CASE = {
     "name": "toy",
     "horizon": {"start": "2026-01-01T00:00", "end": "2026-01-03T00:00", "resolution": "1d", "timezone": "UTC"},
@@ -115,9 +116,6 @@ def covenant_toy(folder: Path, cap: float) -> tuple[Path, float]:
     return path, bp0
 
 
-K = 400
-
-
 @pytest.mark.parametrize(("cap", "bought", "breach"), [(0.5, N, 0.5), (0.25, K, 0.0)])
 def test_covenant_breach_cap_by_hand(tmp_path, cap, bought, breach):
     path, bp0 = covenant_toy(tmp_path, cap)
@@ -126,7 +124,7 @@ def test_covenant_breach_cap_by_hand(tmp_path, cap, bought, breach):
     price, cash = 0.005 * bp0, (N + K) * 0.005 * bp0
     assert plan.first_stage[0]["value"] == pytest.approx(bought, abs=1e-6)
     assert plan.breach_probability == pytest.approx(breach)
-    penalty = 0.5 * 100 * max(bought - K, 0) * price  # the low scenario's shortfall, at 100 USD per USD
+    penalty = 0.5 * 100 * max(bought - K, 0) * price  # the low scenario's shortfall, at 100 USD per USD (COVENANT_PENALTY_USD_PER_USD)
     expected = cash + 0.5 * 100 * 0.7 * bp0 + bought * (0.35 * bp0 - price) - penalty
     assert plan.report.objective_usd == pytest.approx(expected, rel=1e-6)
     low = plan.scenarios[1][2]
