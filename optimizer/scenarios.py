@@ -24,11 +24,11 @@ import pandas as pd
 import pydantic
 from pydantic import Field, model_validator
 
-from optimizer import generators, market
+from optimizer import generators
 from optimizer.case import Case, CaseError
 from optimizer.case import checks
 from optimizer.case.errors import SchemaError
-from optimizer.case.load import parse_spec, prepare_case, read_yaml, schema_error
+from optimizer.case.load import network_path, parse_spec, prepare_case, read_yaml, schema_error
 from optimizer.case.schema import _Strict
 from optimizer.case.series import period_average, read_csv_table, read_step_series, StepSeries
 
@@ -346,15 +346,10 @@ def retarget_epoch(case: Case) -> np.ndarray:
 
 def with_market(case: Case, btc_price_usd: np.ndarray, difficulty: np.ndarray) -> Case:
     """The case with a new BTC price and difficulty path, and the figures derived from them."""
-    net, pool_fee = case.network, case.spec.network.pool_fee
-    btc_price_usd = np.asarray(btc_price_usd, dtype=float)
-    difficulty = np.asarray(difficulty, dtype=float)
-    network = dataclasses.replace(
-        net,
-        btc_price_usd=btc_price_usd,
-        difficulty=difficulty,
-        btc_per_th=market.btc_per_th(difficulty, case.grid.hours * 3600.0, net.subsidy_btc, net.fees_btc_per_block, pool_fee),
-        hashprice_usd_per_ph_day=market.hashprice_usd_per_ph_day(btc_price_usd, difficulty, net.subsidy_btc, net.fees_btc_per_block, pool_fee),
+    net = case.network
+    network = network_path(
+        np.asarray(btc_price_usd, dtype=float), np.asarray(difficulty, dtype=float),
+        net.fees_btc_per_block, net.block_height, net.subsidy_btc, case.grid.hours, case.spec.network.pool_fee,
     )
     return dataclasses.replace(case, network=network)
 

@@ -123,6 +123,28 @@ def parse_spec(data: dict[str, Any]) -> CaseSpec:
     return spec
 
 
+def network_path(
+    btc_price_usd: np.ndarray,
+    difficulty: np.ndarray,
+    fees_btc_per_block: np.ndarray,
+    block_height: np.ndarray,
+    subsidy_btc: np.ndarray,
+    period_hours: np.ndarray,
+    pool_fee: float,
+) -> NetworkPath:
+    """The network path of these prices and difficulties, with the BTC per TH/s [BTC/(TH/s)]
+    and hashprice [USD/(PH/s)/day] they give over periods of ``period_hours`` [h], after ``pool_fee`` [-]."""
+    return NetworkPath(
+        btc_price_usd=btc_price_usd,
+        difficulty=difficulty,
+        fees_btc_per_block=fees_btc_per_block,
+        block_height=block_height,
+        subsidy_btc=subsidy_btc,
+        btc_per_th=market.btc_per_th(difficulty, period_hours * 3600.0, subsidy_btc, fees_btc_per_block, pool_fee),
+        hashprice_usd_per_ph_day=market.hashprice_usd_per_ph_day(btc_price_usd, difficulty, subsidy_btc, fees_btc_per_block, pool_fee),
+    )
+
+
 def prepare_case(
     spec: CaseSpec, case_dir: Path, source: Path | None = None, tables: Mapping[SeriesRef, pd.DataFrame] | None = None
 ) -> Case:
@@ -156,24 +178,14 @@ def prepare_case(
     if not given:
         difficulty = market.projected_difficulty(difficulty[0], net.block_height, heights, net.difficulty_change_per_epoch)
     checks.check_difficulty_at_least_one(difficulty, "network.network_hashrate_ehs" if net.network_hashrate_ehs is not None else "network.difficulty")
-    subsidy = market.block_subsidy_btc(heights)
-    btc_per_th = market.btc_per_th(difficulty, grid.hours * 3600.0, subsidy, fees, net.pool_fee)
-    network = NetworkPath(
-        btc_price_usd=btc_price,
-        difficulty=difficulty,
-        fees_btc_per_block=fees,
-        block_height=heights,
-        subsidy_btc=subsidy,
-        btc_per_th=btc_per_th,
-        hashprice_usd_per_ph_day=market.hashprice_usd_per_ph_day(btc_price, difficulty, subsidy, fees, net.pool_fee),
-    )
+    network = network_path(btc_price, difficulty, fees, heights, market.block_subsidy_btc(heights), grid.hours, net.pool_fee)
     spot = {
         site.name: reader.values(site.power.spot_usd_per_mwh, f"sites[{i}].power.spot_usd_per_mwh")
         for i, site in enumerate(spec.sites)
     }
     for i, site in enumerate(spec.sites):
         checks.check_spot_price_in_usd_per_mwh(spot[site.name], f"sites[{i}].power.spot_usd_per_mwh")
-    checks.check_covenant_reachable(spec, btc_price, btc_per_th)
+    checks.check_covenant_reachable(spec, btc_price, network.btc_per_th)
     demand_response = {
         (site.name, product.name): reader.values(product.price_usd_per_mw_hour, f"sites[{i}].power.demand_response[{j}].price_usd_per_mw_hour", nonnegative=True)
         for i, site in enumerate(spec.sites)
