@@ -15,9 +15,12 @@ with ``highspy`` alone (its default MIP, the same gap and time limit): the targe
 is end-to-end <= 1.5x that solve. Then it measures end-to-end time at four horizons and at four
 fleet sizes and fits the scaling exponent b of time ~ size^b on each.
 
-P3 compares build + solve of a quarter (or the full size, if shorter) with the daily treasury
-against the textbook formulation with hourly cash and BTC balances (``bench/textbook.py``).
-Not measured here (not built yet): P1, against a linopy twin of the model.
+P1 compares, in the same process as the full-size run, ``hashplan``'s build + hand-off with
+those of the same model written with linopy (``bench/twin.py``, built and passed to HiGHS by
+linopy's ``to_highspy``); it needs the ``bench`` extra (``pip install -e ".[bench]"``) and says
+so if linopy is missing. P3 compares build + solve of a quarter (or the full size, if shorter)
+with the daily treasury against the textbook formulation with hourly cash and BTC balances
+(``bench/textbook.py``).
 
 Run from the repository root: ``python bench/run.py [--quick] [--weeks W] [--models M]``.
 ``--quick`` uses 1 week and 3 models, with scaling sizes to match, and finishes in about a
@@ -130,6 +133,7 @@ def measure(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
 
         # the solve changed no bounds of the Pyomo model: it compiles to what HiGHS was given
         _, lp, _ = _compile(model)
+        row["columns"], row["rows"] = lp.num_col_, lp.num_row_
         writer = _highs(case.spec.solver, case.spec.solver.time_limit_s)
         writer.passModel(lp)
         with tempfile.TemporaryDirectory() as out:
@@ -145,7 +149,27 @@ def measure(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
             "status": highs.modelStatusToString(highs.getModelStatus()),
             "gap": info.mip_gap if info.primal_solution_status == highspy.SolutionStatus.kSolutionStatusFeasible else math.inf,
         }
+        row["twin"] = measure_twin(case)
     return row
+
+
+def measure_twin(case) -> dict[str, Any]:
+    """Build + hand-off of the linopy twin of ``case`` (target P1), or why it was not measured."""
+    try:
+        import linopy
+        from twin import build_twin
+    except ImportError as error:
+        return {"error": f"{error}; install the bench extra: pip install -e '.[bench]'"}
+    # linopy imports parts of xarray and its HiGHS interface on first use: pay that here, not in the build
+    warm_up = linopy.Model()
+    warm_up.add_variables(lower=0.0, name="x")
+    warm_up.to_highspy()
+    began = time.perf_counter()
+    twin = build_twin(case)
+    built = time.perf_counter()
+    highs = twin.model.to_highspy()
+    done = time.perf_counter()
+    return {"build": built - began, "hand-off": done - built, "columns": highs.getNumCol(), "rows": highs.getNumRow()}
 
 
 def measure_textbook(weeks: int, models: int) -> dict[str, Any]:
@@ -218,6 +242,16 @@ def main() -> int:
     for stage in STAGES:
         print(f"  {stage:<16}{full['seconds'][stage]:>9.1f}{full['peak_mb'][stage]:>10.0f}")
     print(f"  {'end to end':<16}{full['end_to_end_s']:>9.1f}")
+    twin = full["twin"]
+    if "error" in twin:
+        print(f"  P1 not measured: {twin['error']}")
+    else:
+        ours = full["seconds"]["build"] + full["seconds"]["hand-off"]
+        print(
+            f"  P1 build + hand-off: hashplan {ours:.1f} s ({full['seconds']['build']:.1f} + {full['seconds']['hand-off']:.1f}), "
+            f"linopy twin {twin['build'] + twin['hand-off']:.1f} s ({twin['build']:.1f} + {twin['hand-off']:.1f}; "
+            f"{twin['columns']:,} columns and {twin['rows']:,} rows against {full['columns']:,} and {full['rows']:,}): {ours / (twin['build'] + twin['hand-off']):.1f}x (target <= 4)"
+        )
     bare = full["bare"]
     print(f"  highspy alone on the same model as MPS: {bare['seconds']:.1f} s ({bare['status']}, gap {bare['gap']:.2e})")
     print(f"  P2 end to end / highspy alone = {full['end_to_end_s'] / bare['seconds']:.2f} (target <= 1.5)")
