@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyomo.environ as pyo
+from pyomo.common.gc_manager import PauseGC
 
 from models.fleet import add_fleet, add_renewal, add_switching
 from models.hosting import add_hosting
@@ -15,18 +16,24 @@ from optimizer.case.load import coarsened
 
 
 def build_model(case: Case) -> pyo.ConcreteModel:
-    """The Pyomo model of a case: one block per concern, then the objective."""
-    model = pyo.ConcreteModel(name=case.name)
-    add_time(model, case)
-    add_fleet(model, case)
-    add_renewal(model, case)
-    add_hosting(model, case)
-    add_power(model, case)
-    add_four_cp(model, case)
-    add_demand_response(model, case)
-    add_switching(model, case)
-    add_treasury(model, case)
-    add_objective(model, case)
+    """The Pyomo model of a case: one block per concern, then the objective.
+
+    Python's cyclic garbage collector is paused meanwhile: the build allocates millions of
+    objects and none of them are garbage, yet each collection walks them all (with it running,
+    a year of 3 sites x 12 models took 17.8 s to build instead of 9.9 s).
+    """
+    with PauseGC():
+        model = pyo.ConcreteModel(name=case.name)
+        add_time(model, case)
+        add_fleet(model, case)
+        add_renewal(model, case)
+        add_hosting(model, case)
+        add_power(model, case)
+        add_four_cp(model, case)
+        add_demand_response(model, case)
+        add_switching(model, case)
+        add_treasury(model, case)
+        add_objective(model, case)
     return model
 
 

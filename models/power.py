@@ -81,7 +81,7 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
         block_mw, block_cost = fixed_block_schedule(case, site.name)
         block.block_resale_usd += block_mw * case.spot_usd_per_mwh[site.name] * hours
         block.block_cost_usd += block_cost
-    running = [fleet.running[k, t] for k in range(len(classes)) for t in periods]
+    running = fleet.running_array.ravel().tolist()
     block.spot_energy_cost_usd = pyo.Expression(
         expr=linear(block.spot_cost_usd_per_machine.ravel(), running, -float(block.block_resale_usd.sum()))
     )
@@ -91,7 +91,7 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     cash_flow_by_day(
         block,
         [-energy[:, t] for t in periods],
-        [[fleet.running[k, t] for k in range(len(classes))] for t in periods],
+        fleet.running_array.T.tolist(),
         -energy_cost_constant_usd(block),
     )
     return block
@@ -170,7 +170,7 @@ def add_four_cp(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
         for t in np.flatnonzero(usd_per_mw):
             for k in fleet.classes_at_site[site.name]:
                 coefs.append(usd_per_mw[t] * (1.0 + site.aux_load_fraction) * fleet.class_power_mw[k])
-                variables.append(fleet.running[k, t])
+                variables.append(fleet.running_array[k, t])
         hosting = model.component("hosting")
         for h, e in hosting.CONVERSIONS if hosting is not None else ():
             if case.spec.hpc[h].site == site.name:

@@ -102,12 +102,11 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     block.btc_short = pyo.Var(days if treasury.min_btc > 0 else [], domain=pyo.NonNegativeReals)
 
     # per day, the running variables of its periods with their BTC coefficients
-    classes = range(len(case.machine_classes))
     first_period = np.searchsorted(day_of_period, np.arange(n_days + 1))
     day_terms = []
     for d in range(n_days):
-        periods = range(first_period[d], first_period[d + 1])
-        day_terms.append(([fleet.running[k, t] for k in classes for t in periods], fleet.btc_per_machine[:, periods].ravel()))
+        periods = slice(first_period[d], first_period[d + 1])
+        day_terms.append((fleet.running_array[:, periods].ravel().tolist(), fleet.btc_per_machine[:, periods].ravel()))
     cash_flows = [e for e in model.component_objects(pyo.Expression, descend_into=True) if e.local_name == "cash_flow_usd"]
 
     def btc_roll_forward(b, d):
@@ -131,7 +130,7 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     )
     block.min_btc_kept = pyo.Constraint(block.btc_short.index_set(), rule=lambda b, d: b.btc_held[d] + b.btc_short[d] >= treasury.min_btc)
 
-    all_running = [fleet.running[k, t] for k in classes for t in range(grid.n_periods)]
+    all_running = fleet.running_array.ravel().tolist()
     revaluation = fleet.btc_per_machine * (mark - net.btc_price_usd)
     sold = [block.btc_sold[d] for d in days]
     block.opening_position_revenue_usd = pyo.Expression(expr=treasury.cash_usd + mark * treasury.btc)

@@ -86,7 +86,8 @@ def slacks(lp: highspy.HighsLp, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("name", list(CASES))
 def test_the_twin_is_the_same_model(name):
     case = CASES[name]()
-    repn, lp, integer = _compile(build_model(case))
+    model = build_model(case)  # kept alive: compiled columns refer to their components weakly
+    repn, lp, integer = _compile(model)
     ours = highspy.Highs()
     ours.passModel(lp)
     twin = build_twin(case)
