@@ -37,6 +37,7 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
 
     Data
     ----
+    running_array : the ``running`` variables as a K x T array, for blocks to slice;
     classes_at_site[s] : the classes k at site s; class_power_mw[k] = P_k / 1e6 [MW];
     hashrate_per_machine_ths[k, t] = H_k (1 - r_k)^{e(t)} [TH/s], r_k the model's monthly
     degradation and e(t) the calendar months begun since the horizon's first (its epoch); btc_per_machine[k, t] =
