@@ -20,15 +20,17 @@ Linopy is the ``bench`` extra: ``pip install -e ".[bench]"``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
 import linopy
 import numpy as np
 import pandas as pd
+import pyomo.environ as pyo
 import xarray as xr
 
-from models.fleet import order_arrival_days, purchase_price_usd, renewal_groups
+from models.fleet import count_domain, order_arrival_days, purchase_price_usd, renewal_groups
 from models.hosting import leased_share
 from models.power import fixed_block_schedule
 from models.time import day_share_of_month
@@ -112,29 +114,28 @@ def check_supported(case: Case) -> None:
                 raise ValueError(f"site {site.name!r}: the linopy twin does not write {feature}; remove it to benchmark the case")
 
 
-def is_integer(case: Case, most: int) -> bool:
-    """Whether a count of at most ``most`` units is an integer column (see ``models.fleet.count_domain``)."""
-    solver = case.spec.solver
-    return solver.integer_strategy == "integer" or most <= solver.integer_below_units
+def integer_counts(case: Case, most) -> np.ndarray:
+    """Whether each count of at most ``most`` units is an integer column, by hashplan's own rule."""
+    return np.array([count_domain(case.spec.solver, m) is pyo.NonNegativeIntegers for m in np.ravel(most)], dtype=bool)
 
 
-def add_counts(model: linopy.Model, name: str, upper: np.ndarray, coords: list[pd.Index], integer: np.ndarray) -> np.ndarray:
-    """Count columns in [0, upper] over ``coords``, integer where ``integer``; their labels (-1: none).
+def add_columns(model: linopy.Model, columns: dict[str, np.ndarray], name: str, coords: list[pd.Index], upper=np.inf, integer=False) -> np.ndarray:
+    """Columns in [0, upper] over ``coords``, integer where ``integer``; their labels (-1: none), also kept as ``columns[name]``.
 
-    Linopy types a whole variable, so integer and continuous counts are two variables, each
-    masked to its own entries.
+    Linopy types a whole variable, so integer and continuous columns of one name are two
+    variables, each masked to its own entries.
     """
     shape = tuple(len(c) for c in coords)
-    upper = np.broadcast_to(np.asarray(upper, dtype=float), shape)
+    upper = xr.DataArray(np.broadcast_to(np.asarray(upper, dtype=float), shape), coords=coords)
     integer = np.broadcast_to(np.asarray(integer, dtype=bool), shape)
     labels = np.full(shape, -1, dtype=np.int64)
     for suffix, wanted in (("", ~integer), ("_integer", integer)):
         if wanted.any():
             var = model.add_variables(
-                lower=0.0, upper=xr.DataArray(upper, coords=coords), coords=coords, name=name + suffix,
-                mask=xr.DataArray(wanted, coords=coords), integer=bool(suffix),
+                lower=0.0, upper=upper, coords=coords, name=name + suffix, mask=xr.DataArray(wanted, coords=coords), integer=bool(suffix)
             )
             labels = np.where(wanted, var.labels.values, labels)
+    columns[name] = labels
     return labels
 
 
@@ -168,16 +169,12 @@ def build_twin(case: Case) -> Twin:
     constant = 0.0
     columns = {}
 
-    def add_columns(name: str, coords: list[pd.Index], upper=np.inf) -> np.ndarray:
-        """Continuous columns in [0, upper] over ``coords``; their labels."""
-        upper = xr.DataArray(np.broadcast_to(np.asarray(upper, dtype=float), tuple(len(c) for c in coords)), coords=coords)
-        columns[name] = model.add_variables(lower=0.0, upper=upper, coords=coords, name=name).labels.values
-        return columns[name]
+    new_columns = functools.partial(add_columns, model, columns)
 
     # fleet: running[k, t]
     capacity = np.array([c.capacity for c in classes])
     upper = np.array([c.capacity if (c.site, c.model) in renewing else models[c.model].availability * c.installed for c in classes])
-    running = columns["running"] = add_counts(model, "running", upper[:, None], [K, T], np.array([is_integer(case, c) for c in capacity])[:, None])
+    running = new_columns("running", [K, T], upper[:, None], integer_counts(case, capacity)[:, None])
     months = grid.epoch_of_day[day_of_period]
     retained = np.array([1.0 - models[c.model].degradation_per_month for c in classes])[:, None] ** months[None, :]
     btc_per_machine = np.array([c.hashrate_th for c in classes])[:, None] * retained * net.btc_per_th
@@ -210,15 +207,15 @@ def build_twin(case: Case) -> Twin:
     # renewal: purchases, retirements, installed[g, d]
     if groups:
         G = index("group", len(groups))
-        installed = add_columns("installed", [G, D])
+        installed = new_columns("installed", [G, D])
         orders = [(p, e, day) for p, purchase in enumerate(spec.purchases) for e, day in order_arrival_days(case, purchase.lead_time_days).items()]
         group_capacity = {g: classes[ks[0]].capacity for g, ks in case.classes_by_group.items()}
         retire_max = [r.max_units if r.max_units is not None else group_capacity[(r.site, r.model)] for r in spec.retirements]
         order_max = np.array([spec.purchases[p].max_units for p, _, _ in orders], dtype=float)
-        bought = columns["bought"] = add_counts(model, "bought", order_max, [index("order", len(orders))], np.array([is_integer(case, m) for m in order_max], dtype=bool))
+        bought = new_columns("bought", [index("order", len(orders))], order_max, integer_counts(case, order_max))
         retirements = [(r, e) for r in range(len(spec.retirements)) for e in range(len(first_day))]
         retired_max = np.array([retire_max[r] for r, _ in retirements], dtype=float)
-        retired = columns["retired"] = add_counts(model, "retired", retired_max, [index("retirement", len(retirements))], np.array([is_integer(case, m) for m in retired_max], dtype=bool))
+        retired = new_columns("retired", [index("retirement", len(retirements))], retired_max, integer_counts(case, retired_max))
 
         ordered, ordered_low, ordered_high, ordered_rows = Terms(), [], [], 0
         for p, purchase in enumerate(spec.purchases):
@@ -280,7 +277,7 @@ def build_twin(case: Case) -> Twin:
     if spec.hpc:
         conversions = [(h, e, day) for h, offer in enumerate(spec.hpc) for e, day in order_arrival_days(case, offer.lead_time_days).items()]
         most = [math.floor(offer.max_mw / offer.block_mw + 1e-9) for offer in spec.hpc]
-        halls = columns["halls"] = add_counts(model, "halls", [most[h] for h, _, _ in conversions], [index("conversion", len(conversions))], True)
+        halls = new_columns("halls", [index("conversion", len(conversions))], [most[h] for h, _, _ in conversions], True)
         within = Terms()
         offered = [h for h in range(len(spec.hpc)) if any(q == h for q, _, _ in conversions)]
         for i, h in enumerate(offered):
@@ -289,7 +286,7 @@ def build_twin(case: Case) -> Twin:
             add_rows(model, "halls_within_offer", within, [index("offer", len(offered))], "<=", [most[h] for h in offered])
         hosted = list(dict.fromkeys(offer.site for offer in spec.hpc))
         S = index("hosted_site", len(hosted))
-        converted = add_columns("converted_mw", [S, D])
+        converted = new_columns("converted_mw", [S, D])
         roll = Terms()
         roll.add(np.arange(len(hosted) * n_d), converted.ravel(), 1.0)
         roll.add((np.arange(len(hosted))[:, None] * n_d + days[1:]).ravel(), converted[:, :-1].ravel(), -1.0)
@@ -325,13 +322,13 @@ def build_twin(case: Case) -> Twin:
         most_sold = math.inf if treasury.max_sale_btc_per_day is None else treasury.max_sale_btc_per_day
         floor = treasury.no_sale_below_usd
         sale_upper = np.where((floor is not None) & (price_day < (floor or 0.0)), 0.0, most_sold)
-        sold = add_columns("btc_sold", [D], sale_upper)
-        held = add_columns("btc_held", [D])
-        balance = add_columns("cash_usd", [D])
+        sold = new_columns("btc_sold", [D], sale_upper)
+        held = new_columns("btc_held", [D])
+        balance = new_columns("cash_usd", [D])
         amounts = np.array([p.total_usd for p in spec.debt], dtype=float)
         due = np.array([grid.days.index(p.date) for p in spec.debt], dtype=np.int64)
-        unpaid = add_columns("unpaid_debt_usd", [index("payment", len(amounts))], amounts)
-        unfunded = add_columns("unfunded_usd", [D])
+        unpaid = new_columns("unpaid_debt_usd", [index("payment", len(amounts))], amounts)
+        unfunded = new_columns("unfunded_usd", [D])
 
         btc = Terms()
         btc.add(days, held, 1.0)
@@ -352,14 +349,14 @@ def build_twin(case: Case) -> Twin:
         test_days = days if treasury.covenant_dates is None else np.array(sorted({grid.days.index(d) for d in treasury.covenant_dates}))
         penalties = [(unfunded, UNFUNDED_PENALTY_USD_PER_USD), (unpaid, UNPAID_DEBT_PENALTY_USD_PER_USD)]
         if treasury.min_cash_usd > 0:
-            short = add_columns("covenant_short_usd", [index("test_day", len(test_days))])
+            short = new_columns("covenant_short_usd", [index("test_day", len(test_days))])
             covenant = Terms()
             covenant.add(np.arange(len(test_days)), balance[test_days], 1.0)
             covenant.add(np.arange(len(test_days)), short, 1.0)
             add_rows(model, "min_cash_covenant", covenant, [index("test_day", len(test_days))], ">=", treasury.min_cash_usd)
             penalties.append((short, COVENANT_PENALTY_USD_PER_USD))
         if treasury.min_btc > 0:
-            btc_short = add_columns("btc_short", [D])
+            btc_short = new_columns("btc_short", [D])
             kept = Terms()
             kept.add(days, held, 1.0)
             kept.add(days, btc_short, 1.0)
