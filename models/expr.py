@@ -1,15 +1,22 @@
-"""Building blocks for linear expressions from prepared coefficient arrays.
+"""Building blocks for linear expressions and rows from prepared coefficient arrays.
 
 Pyomo's operator overloading creates one Python object per ``+``; building
 ``LinearExpression`` objects directly from lists keeps model construction linear in size.
+A family of hundreds of thousands of rows with the same shape is cheaper still as a
+:class:`MatrixRows`: a constraint component holding its rows as one sparse matrix.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.sparse
+from pyomo.core.base.constraint import ConstraintData, IndexedConstraint
+from pyomo.core.base.set import Any
 from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression, RangedExpression
 
 
 def linear(coefs: Sequence[float] | np.ndarray, variables: Sequence, constant: float = 0.0) -> LinearExpression:
@@ -17,3 +24,90 @@ def linear(coefs: Sequence[float] | np.ndarray, variables: Sequence, constant: f
     return LinearExpression(
         constant=float(constant), linear_coefs=np.asarray(coefs, dtype=float).tolist(), linear_vars=list(variables)
     )
+
+
+class MatrixRowData(ConstraintData):
+    """One row of a :class:`MatrixRows`, its expression written from the matrix only when asked for.
+
+    It is a Pyomo constraint like any other to everything that reads one (``body``, ``lb``,
+    ``ub``, ``expr``, Pyomo's writers); only ``optimizer.matrix`` reads the matrix directly.
+    """
+
+    __slots__ = ("_row",)
+
+    def __init__(self, index, row: int, component: weakref.ref) -> None:
+        self._component = component
+        self._active = True
+        self._index = index
+        self._row = row
+
+    @property
+    def _expr(self):
+        return self.parent_component().row_expression(self._row)
+
+    @_expr.setter
+    def _expr(self, _) -> None:
+        # a copy (clone, pickle) restores every slot: this row's expression is its parent's
+        # matrix, copied with the parent, so the expression written out for the copy is dropped
+        pass
+
+    def set_value(self, expr) -> None:
+        raise TypeError(f"{self.name} is a row of a matrix and cannot be changed; rebuild the model instead")
+
+
+class MatrixRows(IndexedConstraint):
+    """Rows ``lower <= A x <= upper`` keyed by ``keys``, ``A`` a sparse matrix over ``variables``.
+
+    Construction costs one small object per row instead of an expression tree, and the
+    hand-off to HiGHS takes ``A`` as it is.
+
+    Parameters
+    ----------
+    keys : sequence
+        Index of each row, in the order of ``A``'s rows.
+    A : scipy.sparse matrix
+        Coefficients, one row per key, one column per entry of ``variables``.
+    lower, upper : numpy.ndarray
+        Bounds of each row; ``-inf`` or ``inf`` where there is none.
+    variables : sequence
+        The Pyomo variable of each column of ``A``.
+    doc : str, optional
+        What the rows say, as for any Pyomo component.
+    """
+
+    def __init__(self, keys: Sequence, A, lower: np.ndarray, upper: np.ndarray, variables: Sequence, doc: str | None = None) -> None:
+        A = scipy.sparse.csr_matrix(A)
+        lower, upper = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        if not (A.shape[0] == len(keys) == len(lower) == len(upper)) or A.shape[1] != len(variables):
+            raise ValueError(f"MatrixRows: A is {A.shape}, with {len(keys)} keys, {len(lower)} lower and {len(upper)} upper bounds, {len(variables)} variables")
+        if np.any(np.isposinf(lower) | np.isneginf(upper) | (lower > upper)):
+            raise ValueError("MatrixRows: every row needs lower <= upper, lower < inf and upper > -inf")
+        IndexedConstraint.__init__(self, Any, doc=doc)
+        self.A = A
+        self.lower, self.upper = lower, upper
+        self.variables = tuple(variables)
+        self._keys = list(keys)
+
+    def construct(self, data=None) -> None:
+        if self._constructed:
+            return
+        self._constructed = True
+        component = weakref.ref(self)
+        self._data = {key: MatrixRowData(key, row, component) for row, key in enumerate(self._keys)}
+        if len(self._data) != len(self._keys):
+            raise ValueError(f"MatrixRows {self.name}: the keys are not distinct")
+
+    def row_expression(self, row: int):
+        """Row ``row`` as a Pyomo relational expression."""
+        span = slice(self.A.indptr[row], self.A.indptr[row + 1])
+        body = LinearExpression(
+            constant=0.0, linear_coefs=self.A.data[span].tolist(), linear_vars=[self.variables[j] for j in self.A.indices[span]]
+        )
+        lower, upper = float(self.lower[row]), float(self.upper[row])
+        if lower == upper:
+            return EqualityExpression((body, upper))
+        if np.isneginf(lower):
+            return InequalityExpression((body, upper), False)
+        if np.isposinf(upper):
+            return InequalityExpression((lower, body), False)
+        return RangedExpression((lower, body, upper), (False, False))

