@@ -1,10 +1,12 @@
 """Speed never changes answers: the fast build against a straightforward one.
 
 Every block builds its sums with :func:`models.expr.linear`, which hands Pyomo prepared
-coefficient lists as one expression node. The reference build replaces it, in every module
+coefficient lists as one expression node, and the in-service rows as one sparse matrix
+(:class:`models.expr.MatrixRows`). The reference build replaces ``linear``, in every module
 that uses it, with the textbook ``constant + sum(c * v)`` through Pyomo's operator
-overloading. Both builds must compile to the same matrices (each coefficient found by row and
-column name) and solve to the same objective.
+overloading, and the matrix with one rule-built constraint per row. Both builds must compile
+(with Pyomo's own compiler) to the same matrices (each coefficient found by row and column
+name) and solve to the same objective.
 """
 
 import dataclasses
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import pyomo.environ as pyo
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from models import fleet, hosting, power, time, treasury
@@ -30,6 +33,17 @@ def straightforward_linear(coefs, variables, constant=0.0):
     for coef, var in zip(coefs, variables):
         expression = expression + float(coef) * var
     return expression
+
+
+def straightforward_in_service_rows(block, case, running):
+    """machines_within_installed_fleet as a rule: running machines of a (site, model) <= available installed."""
+    availability = {m.name: m.availability for m in case.spec.miner_models}
+
+    def rule(b, site, model, t):
+        in_service = availability[model] * b.installed[site, model, case.grid.day_of_period[t]]
+        return sum(running[k, t] for k in case.classes_by_group[(site, model)]) <= in_service
+
+    block.machines_within_installed_fleet = pyo.Constraint(block.GROUPS_R, range(case.grid.n_periods), rule=rule)
 
 
 def renewal_and_hosting_case():
@@ -77,6 +91,7 @@ def test_the_fast_build_is_the_straightforward_build(name, monkeypatch):
     fast = build_model(case)
     for module in (fleet, hosting, power, time, treasury):
         monkeypatch.setattr(module, "linear", straightforward_linear)
+    monkeypatch.setattr(fleet, "add_in_service_rows", straightforward_in_service_rows)
     reference = build_model(case)
     monkeypatch.undo()
     ours, theirs = coefficients(fast), coefficients(reference)
