@@ -125,9 +125,9 @@ def add_in_service_rows(block: pyo.Block, case: Case, running: np.ndarray) -> No
     n_days, n_periods = len(case.grid.days), case.grid.n_periods
     day_of_period = np.asarray(case.grid.day_of_period)
     installed = [block.installed[g, d] for g in groups for d in range(n_days)]
+    periods = np.arange(n_periods)
     keys, rows, columns, values = [], [], [], []
     for i, g in enumerate(groups):
-        periods = np.arange(n_periods)
         keys.extend((*g, t) for t in range(n_periods))
         for k in case.classes_by_group[g]:
             rows.append(i * n_periods + periods)

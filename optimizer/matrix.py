@@ -116,8 +116,9 @@ def _read(expr, scale: float, coefficients: list, variables: list) -> float:
                 coefficients.extend(coefs if scale == 1.0 else [scale * c for c in coefs])
                 variables.extend(found)
             return scale * sum(numbers)
+    if cls is LinearExpression or cls is SumExpression:
         constant = 0.0
-        for arg in args:
+        for arg in expr.args:
             constant += _read(arg, scale, coefficients, variables)
         return constant
     if cls is MonomialTermExpression:
@@ -133,11 +134,6 @@ def _read(expr, scale: float, coefficients: list, variables: list) -> float:
         coefficients.append(scale)
         variables.append(expr)
         return 0.0
-    if cls is SumExpression:
-        constant = 0.0
-        for arg in expr.args:
-            constant += _read(arg, scale, coefficients, variables)
-        return constant
     if cls is ProductExpression:
         left, right = expr._args_
         if left.__class__ in native_numeric_types:
@@ -187,10 +183,10 @@ class _Collector:
         self.row_index.extend([row] * len(variables))
         return constant
 
-    def numbered(self, start: int = 0) -> tuple[list, np.ndarray]:
-        """(each distinct variable once, in order of first appearance; the column of every term from ``start``)."""
+    def numbered(self) -> tuple[list, np.ndarray]:
+        """(each distinct variable once, in order of first appearance; the column of every term)."""
         ids = np.fromiter(map(id, self.variables), dtype=np.int64, count=len(self.variables))
-        distinct, first, term_column = np.unique(ids, return_index=True, return_inverse=True)
+        _, first, term_column = np.unique(ids, return_index=True, return_inverse=True)
         order = np.argsort(first, kind="stable")
         column_of_distinct = np.empty_like(order)
         column_of_distinct[order] = np.arange(len(order))
@@ -254,7 +250,7 @@ def _write_matrix_rows(collector: _Collector, component: MatrixRows, rows: list[
     # each row gives an upper-bound (or equality) row, then a lower-bound row, where it has those bounds
     first = active & (equal | np.isfinite(upper))
     second = active & ~equal & np.isfinite(lower)
-    source = np.stack([np.arange(len(data))] * 2, axis=1).ravel()
+    source = np.repeat(np.arange(len(data)), 2)
     kind = np.stack([np.where(equal, 0, 1), np.full(len(data), -1)], axis=1).ravel()
     bound = np.stack([upper, lower], axis=1).ravel()
     wanted = np.stack([first, second], axis=1).ravel()

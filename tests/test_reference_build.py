@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import pyomo.environ as pyo
+import scipy.sparse
 from pyomo.repn.plugins.standard_form import LinearStandardFormCompiler
 
 from models import fleet, hosting, power, time, treasury
@@ -71,18 +72,25 @@ CASES = {
 }
 
 
-def coefficients(model):
-    """Objective and matrix coefficients, and row bounds, keyed by variable and row names."""
-    repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
-    names = [var.name for var in repn.columns]
-    rows = [row.constraint.name for row in repn.rows]
-    matrix = repn.A.tocoo()
+def by_name(columns, rows, A, rhs, c, offset):
+    """A compiled model as dictionaries keyed by variable and row names, so that orders do not matter."""
+    names = [var.name for var in columns]
+    row_keys = [(row.constraint.name, int(row.bound_type)) for row in rows]
+    assert len(set(row_keys)) == len(row_keys)
+    coo = scipy.sparse.coo_matrix(A)
     return {
-        "objective": dict(zip(names, np.asarray(repn.c.toarray()[0]).tolist())),
-        "matrix": {(rows[i], names[j]): v for i, j, v in zip(matrix.row.tolist(), matrix.col.tolist(), matrix.data.tolist())},
-        "rhs": {(row, int(kind.bound_type)): float(r) for row, kind, r in zip(rows, repn.rows, np.asarray(repn.rhs).tolist())},
-        "offset": float(repn.c_offset[0]),
+        "matrix": {(row_keys[i], names[j]): v for i, j, v in zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist()) if v != 0.0},
+        "rhs": dict(zip(row_keys, np.asarray(rhs, dtype=float).tolist())),
+        "objective": {name: v for name, v in zip(names, np.asarray(c, dtype=float).ravel().tolist()) if v != 0.0},
+        "columns": sorted(names),
+        "offset": float(offset),
     }
+
+
+def coefficients(model):
+    """The model compiled by Pyomo's standard-form compiler, keyed by names (:func:`by_name`)."""
+    repn = LinearStandardFormCompiler().write(model, mixed_form=True, set_sense=None)
+    return by_name(repn.columns, repn.rows, repn.A, repn.rhs, repn.c.toarray()[0], repn.c_offset[0])
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -95,6 +103,7 @@ def test_the_fast_build_is_the_straightforward_build(name, monkeypatch):
     reference = build_model(case)
     monkeypatch.undo()
     ours, theirs = coefficients(fast), coefficients(reference)
+    assert ours["columns"] == theirs["columns"]
     assert ours["matrix"].keys() == theirs["matrix"].keys()
     for key, value in ours["matrix"].items():
         assert value == pytest.approx(theirs["matrix"][key], rel=1e-12, abs=1e-12), key
