@@ -13,6 +13,7 @@ import pytest
 
 from casebuilder import case_with_spot, spec_dict
 from optimizer.case import parse_spec, prepare_case
+from optimizer.case.load import coarsened
 from models.build import build_model
 from optimizer.solve import solve
 
@@ -214,3 +215,18 @@ def test_finer_periods_never_lose_and_equal_ones_change_nothing(tmp_path):
     assert profits["15min"] == pytest.approx(profits["1h"], rel=1e-9)
     assert profits["1d"] <= profits["4h"] + 1e-6 <= profits["1h"] + 2e-6
     assert profits["1d"] < profits["1h"]  # the price spikes make hourly curtailment worth something
+
+
+def test_screening_clock_earns_what_its_hours_earn():
+    # every machine runs in every hour (power far below break-even, interconnect ample), so a
+    # day's period must earn and pay exactly what its 24 hours do: the hourly merit order
+    rng = np.random.default_rng(7)
+    models = [{"name": "a", "hashrate_th": 200.0, "power_w": 3500.0}, {"name": "b", "hashrate_th": 100.0, "power_w": 3000.0}]
+    site = {"name": "s", "interconnect_mw": 50.0, "aux_load_fraction": 0.05, "power": {"spot_usd_per_mwh": 0.0}}
+    fleet = [{"site": "s", "model": "a", "count": 4000}, {"site": "s", "model": "b", "count": 3000}]
+    data = spec_dict([site], models, fleet, hours=72)
+    case = case_with_spot(data, {"s": rng.uniform(5.0, 20.0, 72)})
+    day_clock = coarsened(case, "1d")
+    assert day_clock.grid.n_periods == 3
+    report = solve(build_model(day_clock), day_clock.spec.solver)
+    assert report.bound_usd == pytest.approx(merit_order_profit(data, case), rel=1e-9)

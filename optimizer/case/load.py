@@ -212,6 +212,8 @@ def coarsened(case: Case, resolution: str) -> Case:
 
     Every per-period array is averaged over the periods each coarse period holds, weighted
     by their hours: the exact mean of the series, as reading them at that resolution gives.
+    The one amount earned over a period, ``btc_per_th``, is summed instead: a day earns what
+    its hours earn (averaged, a day's screening model mined one 24th of the BTC).
     """
     spec = case.spec.model_copy(update={"horizon": case.spec.horizon.model_copy(update={"resolution": resolution})})
     grid = time_grid(spec)
@@ -224,10 +226,13 @@ def coarsened(case: Case, resolution: str) -> Case:
     def mean(values: np.ndarray) -> np.ndarray:
         return np.bincount(position, weights=values * fine.hours, minlength=grid.n_periods) / hours
 
+    def total(values: np.ndarray) -> np.ndarray:
+        return np.bincount(position, weights=values, minlength=grid.n_periods)
+
     return Case(
         spec=spec,
         grid=grid,
-        network=NetworkPath(**{name: mean(values) for name, values in vars(case.network).items()}),
+        network=NetworkPath(**{name: (total if name == "btc_per_th" else mean)(values) for name, values in vars(case.network).items()}),
         spot_usd_per_mwh={site: mean(values) for site, values in case.spot_usd_per_mwh.items()},
         source=case.source,
         demand_response_price_usd_per_mw_hour={key: mean(values) for key, values in case.demand_response_price_usd_per_mw_hour.items()},
