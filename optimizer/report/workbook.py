@@ -290,8 +290,16 @@ def _table_sheet(book: Workbook, title: str, frame: pd.DataFrame, timezone: str)
         sheet.column_dimensions[get_column_letter(i)].width = max(12, min(len(header) + 2, 48))
     sheet.append(header_cells(sheet, headers))
     columns = [_python_values(frame[c]) for c in frame.columns]
+    # One formatted cell per column, given each row's value in turn: a write-only sheet writes
+    # a row as it is appended, and styling a new cell per value took a third of the time of
+    # a 26,000-row dispatch sheet.
+    formatted = [(i, cell(sheet, None, f)) for i, f in enumerate(formats) if f]
     for row in zip(*columns):
-        sheet.append([cell(sheet, v, f) if f else v for v, f in zip(row, formats)])
+        values = list(row)
+        for i, written in formatted:
+            written.value = values[i]
+            values[i] = written
+        sheet.append(values)
     return sheet
 
 
