@@ -14,7 +14,7 @@ import yaml
 
 from optimizer import market
 from optimizer.case import checks, schema
-from optimizer.case.errors import CaseError, SchemaError, SeriesFileError
+from optimizer.case.errors import SchemaError, SeriesFileError
 from optimizer.case.model import Case, NetworkPath, TimeGrid
 from optimizer.case.schema import CaseSpec, SeriesRef
 from optimizer.case.series import StepSeries, period_average, read_csv_table, read_step_series
