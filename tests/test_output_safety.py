@@ -1,7 +1,6 @@
 """No failure, kill or repeated run loses a previous good output or leaves a half-written one."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

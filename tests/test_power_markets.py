@@ -7,7 +7,6 @@ machine-hour earns 140 x 34.55 / 1000 / 24 = $0.2015 and a MW-hour of mining $66
 from pathlib import Path
 
 import numpy as np
-import pyomo.environ as pyo
 import pytest
 
 from casebuilder import case_with_spot, spec_dict
