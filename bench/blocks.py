@@ -37,8 +37,10 @@ import pandas as pd
 
 from models.build import build_model
 from optimizer.case import Case, load_case
-from optimizer.case.model import NetworkPath, TimeGrid
-from optimizer.solve import _compile
+from optimizer.case.load import merged
+from optimizer.case.model import TimeGrid
+from optimizer.matrix import Matrices
+from optimizer.solve import _compile, _highs, _to_highs_lp
 from run import EXAMPLE, write_case
 
 KEPT_ROWS = ("renewal.machines_within_installed_fleet", "power.site_load_within_interconnect")
@@ -89,33 +91,22 @@ def blocked(case: Case, blocks: int) -> Case:
             position[order[a:b]] = len(boundaries) - 1
             elapsed += hours[order[a:b]].sum()
             boundaries.append(grid.boundaries_utc[periods[0]] + pd.Timedelta(hours=elapsed))
-    n = len(boundaries) - 1
-    block_hours = np.bincount(position, weights=hours, minlength=n)
-
-    def mean(values: np.ndarray) -> np.ndarray:
-        return np.bincount(position, weights=values * hours, minlength=n) / block_hours
-
-    network = {name: np.bincount(position, weights=v, minlength=n) if name == "btc_per_th" else mean(v) for name, v in vars(case.network).items()}
-    return Case(
-        spec=case.spec,
-        grid=TimeGrid(boundaries_utc=pd.DatetimeIndex(boundaries), timezone=grid.timezone),
-        network=NetworkPath(**network),
-        spot_usd_per_mwh={site: mean(v) for site, v in case.spot_usd_per_mwh.items()},
-        source=case.source,
-        demand_response_price_usd_per_mw_hour={key: mean(v) for key, v in case.demand_response_price_usd_per_mw_hour.items()},
-    )
+    return merged(case, case.spec, TimeGrid(boundaries_utc=pd.DatetimeIndex(boundaries), timezone=grid.timezone), position)
 
 
 def relaxed(case: Case):
-    """The case's model, compiled, in a quiet HiGHS instance with every integer relaxed."""
+    """The case's model, compiled, in a HiGHS instance with every integer relaxed."""
     model = build_model(case)
     repn, lp, _ = _compile(model)
+    return model, repn, lp, passed_relaxed(lp, case)
+
+
+def passed_relaxed(lp: highspy.HighsLp, case: Case) -> highspy.Highs:
+    """A quiet, deterministic HiGHS instance (the product's own) holding ``lp`` with every integer relaxed."""
     lp.integrality_ = []
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.setOptionValue("random_seed", 0)
+    highs = _highs(case.spec.solver, highspy.kHighsInf)
     highs.passModel(lp)
-    return model, repn, lp, highs
+    return highs
 
 
 def solved(highs: highspy.Highs) -> tuple[float, float]:
@@ -133,7 +124,7 @@ def best_at_bounds(d: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float
         return float(np.where(d > 0, d * upper, np.where(d < 0, d * lower, 0.0)).sum())
 
 
-def partial_lagrangian(repn, lp, duals: dict) -> tuple[float, float]:
+def partial_lagrangian(repn, lp, duals: dict, case: Case) -> tuple[float, float]:
     """The bound on the hourly LP from daily and monthly row duals (by row name and bound type), and its seconds."""
     began = time.perf_counter()
     kept_rows = np.array([row.constraint.parent_component().name in KEPT_ROWS for row in repn.rows])
@@ -143,21 +134,17 @@ def partial_lagrangian(repn, lp, duals: dict) -> tuple[float, float]:
     d = repn.c - A[~kept_rows].T @ y[~kept_rows]
     lower, upper = np.asarray(lp.col_lower_), np.asarray(lp.col_upper_)
     priced = repn.offset + repn.rhs[~kept_rows] @ y[~kept_rows] + best_at_bounds(d[~kept_columns], lower[~kept_columns], upper[~kept_columns])
-    local = highspy.HighsLp()
-    kept = A[kept_rows][:, kept_columns].tocsc()
-    bound_type = np.array([row.bound_type for row in repn.rows])[kept_rows]
-    rhs = repn.rhs[kept_rows]
-    local.num_col_, local.num_row_ = kept.shape[1], kept.shape[0]
-    local.sense_ = highspy.ObjSense.kMaximize
-    local.col_cost_, local.col_lower_, local.col_upper_ = d[kept_columns], lower[kept_columns], upper[kept_columns]
-    local.row_lower_ = np.where(bound_type == 1, -highspy.kHighsInf, rhs)
-    local.row_upper_ = np.where(bound_type == -1, highspy.kHighsInf, rhs)
-    local.a_matrix_.format_ = highspy.MatrixFormat.kColwise
-    local.a_matrix_.start_, local.a_matrix_.index_, local.a_matrix_.value_ = kept.indptr, kept.indices, kept.data
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
-    highs.passModel(local)
-    value, _ = solved(highs)
+    local = Matrices(
+        columns=[var for var, kept in zip(repn.columns, kept_columns) if kept],
+        c=d[kept_columns],
+        offset=0.0,
+        A=A[kept_rows][:, kept_columns].tocsc(),
+        rhs=repn.rhs[kept_rows],
+        rows=[row for row, kept in zip(repn.rows, kept_rows) if kept],
+        sense=repn.sense,
+    )
+    _, local_lp, _ = _to_highs_lp(local)
+    value, _ = solved(passed_relaxed(local_lp, case))
     return priced + value, time.perf_counter() - began
 
 
@@ -181,7 +168,7 @@ def main() -> None:
     row_dual = np.asarray(highs.getSolution().row_dual)
     duals = {(row.constraint.name, row.bound_type): float(y) for row, y in zip(repn.rows, row_dual) if row.constraint.parent_component().name not in KEPT_ROWS}
     hourly_model, hourly_repn, hourly_lp, hourly = relaxed(case)
-    bound, seconds = partial_lagrangian(hourly_repn, hourly_lp, duals)
+    bound, seconds = partial_lagrangian(hourly_repn, hourly_lp, duals, case)
     print(f"partial-Lagrangian bound on the hourly LP: ${bound:,.0f} in {seconds:.1f} s")
     if not args.skip_hourly:
         exact, seconds = solved(hourly)

@@ -208,19 +208,25 @@ def time_grid(spec: CaseSpec) -> TimeGrid:
 
 
 def coarsened(case: Case, resolution: str) -> Case:
-    """The case on a coarser dispatch clock, for a screening solve.
-
-    Every per-period array is averaged over the periods each coarse period holds, weighted
-    by their hours: the exact mean of the series, as reading them at that resolution gives.
-    The one amount earned over a period, ``btc_per_th``, is summed instead: a day earns what
-    its hours earn (averaged, a day's screening model mined one 24th of the BTC).
-    """
+    """The case on a coarser dispatch clock, for a screening solve (see :func:`merged`)."""
     spec = case.spec.model_copy(update={"horizon": case.spec.horizon.model_copy(update={"resolution": resolution})})
     grid = time_grid(spec)
     fine = case.grid
     if not np.isin(grid.boundaries_utc.asi8, fine.boundaries_utc.asi8).all():
         raise ValueError(f"the {resolution} periods do not nest the {case.spec.horizon.resolution} ones")
     position = np.searchsorted(grid.boundaries_utc.asi8, fine.start_utc.asi8, side="right") - 1
+    return merged(case, spec, grid, position)
+
+
+def merged(case: Case, spec: CaseSpec, grid: TimeGrid, position: np.ndarray) -> Case:
+    """The case on ``grid``, whose period ``position[t]`` holds the case's period t.
+
+    Every per-period array is averaged over the periods each merged period holds, weighted
+    by their hours: the exact mean of the series, as reading them at that resolution gives.
+    The one amount earned over a period, ``btc_per_th``, is summed instead: a day earns what
+    its hours earn (averaged, a day's screening model mined one 24th of the BTC).
+    """
+    fine = case.grid
     hours = np.bincount(position, weights=fine.hours, minlength=grid.n_periods)
 
     def mean(values: np.ndarray) -> np.ndarray:
