@@ -280,6 +280,38 @@ def check_screening_resolution(spec: CaseSpec) -> None:
         )
 
 
+def check_price_blocks_interchangeable(spec: CaseSpec) -> None:
+    """Price blocks merge a site-day's hours, so no input may tell those hours apart but their prices.
+
+    4CP intervals, demand-response windows, switching limits and fixed blocks bound to hours of
+    the day are exactly where hours stop being interchangeable (DESIGN.md).
+    """
+    if spec.solver.price_blocks_per_day is None:
+        return
+    if spec.horizon.resolution_minutes >= 1440:
+        raise SchemaError(
+            "solver.price_blocks_per_day",
+            f"price blocks merge the hours of a day, but the horizon's periods are {spec.horizon.resolution} long",
+            "remove solver.price_blocks_per_day, or use an hourly (or finer) horizon.resolution",
+        )
+    fix = "remove solver.price_blocks_per_day to solve hour by hour"
+    for i, site in enumerate(spec.sites):
+        power = site.power
+        found = [
+            ("four_cp", "a 4CP charge on given intervals", power.four_cp is not None),
+            ("demand_response", "demand-response windows", bool(power.demand_response)),
+            ("anti_cycling", "switching limits between consecutive periods", power.anti_cycling is not None),
+            ("fixed_block", "a fixed block bound to hours of the day", any(b.hours is not None for b in power.fixed_blocks)),
+        ]
+        for field, what, present in found:
+            if present:
+                raise SchemaError(
+                    f"sites[{i}].power.{field}",
+                    f"site {site.name!r} has {what}, which tells hours apart by more than their price, so they cannot be merged into price blocks",
+                    f"{fix}, or remove {field} from the site",
+                )
+
+
 def check_machine_efficiency_plausible(spec: CaseSpec) -> None:
     """Every model and mode has an efficiency between 5 and 200 J/TH (catches kW for W, PH for TH)."""
     for i, model in enumerate(spec.miner_models):
@@ -486,6 +518,7 @@ CASE_CHECKS = (
     check_hpc_offers,
     check_renewal_without_demand_response,
     check_screening_resolution,
+    check_price_blocks_interchangeable,
     check_machine_efficiency_plausible,
     check_treasury_sections,
     check_debt_dates_in_horizon,

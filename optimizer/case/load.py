@@ -218,31 +218,116 @@ def coarsened(case: Case, resolution: str) -> Case:
     return merged(case, spec, grid, position)
 
 
-def merged(case: Case, spec: CaseSpec, grid: TimeGrid, position: np.ndarray) -> Case:
+def merged(case: Case, spec: CaseSpec, grid: TimeGrid, position: np.ndarray, site_position: Mapping[str, np.ndarray] | None = None) -> Case:
     """The case on ``grid``, whose period ``position[t]`` holds the case's period t.
 
     Every per-period array is averaged over the periods each merged period holds, weighted
     by their hours: the exact mean of the series, as reading them at that resolution gives.
     The one amount earned over a period, ``btc_per_th``, is summed instead: a day earns what
-    its hours earn (averaged, a day's screening model mined one 24th of the BTC).
+    its hours earn (averaged, a day's screening model mined one 24th of the BTC). A site in
+    ``site_position`` has its spot prices merged by its own map instead of ``position``.
     """
     fine = case.grid
-    hours = np.bincount(position, weights=fine.hours, minlength=grid.n_periods)
 
-    def mean(values: np.ndarray) -> np.ndarray:
-        return np.bincount(position, weights=values * fine.hours, minlength=grid.n_periods) / hours
+    def mean(values: np.ndarray, where: np.ndarray = position) -> np.ndarray:
+        hours = np.bincount(where, weights=fine.hours, minlength=grid.n_periods)
+        return np.bincount(where, weights=values * fine.hours, minlength=grid.n_periods) / hours
 
     def total(values: np.ndarray) -> np.ndarray:
         return np.bincount(position, weights=values, minlength=grid.n_periods)
 
+    own = site_position or {}
     return Case(
         spec=spec,
         grid=grid,
         network=NetworkPath(**{name: (total if name == "btc_per_th" else mean)(values) for name, values in vars(case.network).items()}),
-        spot_usd_per_mwh={site: mean(values) for site, values in case.spot_usd_per_mwh.items()},
+        spot_usd_per_mwh={site: mean(values, own.get(site, position)) for site, values in case.spot_usd_per_mwh.items()},
         source=case.source,
         demand_response_price_usd_per_mw_hour={key: mean(values) for key, values in case.demand_response_price_usd_per_mw_hour.items()},
     )
+
+
+def price_blocked(case: Case, blocks_per_day: int) -> tuple[Case, dict[str, np.ndarray]]:
+    """The case with each site-day's hours merged into price blocks, and each site's map to them.
+
+    A day is first cut where the period length, the BTC price or the BTC earned per TH/s
+    changes (a price path stepping at UTC midnight cuts a local day in two), so that every
+    hour of a block earns and is valued alike. Each part gets ``blocks_per_day`` blocks in
+    proportion to its hours (at least one). In a part, each site ranks its hours by its own
+    spot price and block j holds the ranks [c_j, c_j+1); the cuts c are common to the sites
+    (so block j is as long at every site, and one period of the blocked clock) and chosen to
+    minimise the squared deviation of the sites' prices from their block means (an exact
+    1-D partition by dynamic programming). Each block is one period, placed inside its part,
+    so days and months are unchanged.
+
+    Running the same machines in every hour of a site's block is then a restriction of the
+    hourly model that loses nothing in the coefficients: a block's spot price is its hours'
+    mean, its ``btc_per_th`` their sum, and the BTC price and period length are its hours'.
+
+    Parameters
+    ----------
+    case : Case
+        The hourly (or finer) case.
+    blocks_per_day : int
+        Price blocks per local day [-].
+
+    Returns
+    -------
+    Case
+        The case on the blocked clock.
+    dict of str to numpy.ndarray
+        Per site: the blocked period of each of the case's periods [-].
+    """
+    grid = case.grid
+    sites = list(case.spot_usd_per_mwh)
+    prices = np.column_stack([case.spot_usd_per_mwh[site] for site in sites])
+    hours = grid.hours
+    alike = np.column_stack([hours, case.network.btc_price_usd, case.network.btc_per_th])
+    day = grid.day_of_period
+    starts_part = np.ones(grid.n_periods, dtype=bool)
+    starts_part[1:] = (day[1:] != day[:-1]) | np.any(alike[1:] != alike[:-1], axis=1)
+    starts = np.flatnonzero(starts_part)
+    ends = np.append(starts[1:], grid.n_periods)
+    periods_of_day = np.bincount(day)
+    position = np.empty((len(sites), grid.n_periods), dtype=np.int64)
+    every_site = np.arange(len(sites))[None, :]
+    boundaries = [grid.boundaries_utc[0]]
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        part = np.arange(start, end)
+        blocks = max(1, round(blocks_per_day * len(part) / periods_of_day[day[start]]))
+        ranked = np.argsort(prices[part], axis=0, kind="stable")
+        cuts = _rank_cuts(np.take_along_axis(prices[part], ranked, axis=0), blocks)
+        for low, high in zip(cuts[:-1], cuts[1:]):
+            position[every_site, part[ranked[low:high]]] = len(boundaries) - 1
+            boundaries.append(boundaries[-1] + pd.Timedelta(hours=float(hours[part[low:high]].sum())))
+    blocked = TimeGrid(boundaries_utc=pd.DatetimeIndex(boundaries), timezone=grid.timezone)
+    by_site = {site: position[s] for s, site in enumerate(sites)}
+    return merged(case, case.spec, blocked, position[0], by_site), by_site
+
+
+def _rank_cuts(ranked: np.ndarray, blocks: int) -> list[int]:
+    """Cuts 0 = c_0 < ... < c_k = n of the rows of ``ranked`` (n ranks x sites) into k groups of least squared deviation."""
+    n = len(ranked)
+    blocks = min(blocks, n)
+    total = np.vstack([np.zeros(ranked.shape[1]), np.cumsum(ranked, axis=0)])
+    squares = np.concatenate([[0.0], np.cumsum((ranked**2).sum(axis=1))])
+    count = np.arange(n + 1)
+    length = (count[None, :] - count[:, None]).astype(float)
+    sums = total[None, :, :] - total[:, None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # deviation[i, j]: squared deviation of ranks i..j-1 from their means (infinite unless i < j)
+        deviation = np.where(length > 0, squares[None, :] - squares[:, None] - (sums**2).sum(axis=2) / length, np.inf)
+    best = np.full(n + 1, np.inf)
+    best[0] = 0.0
+    starts = []
+    for _ in range(blocks):
+        candidates = best[:, None] + deviation
+        starts.append(np.argmin(candidates, axis=0))
+        best = candidates[starts[-1], count]
+    cuts = [n]
+    for start in reversed(starts):
+        cuts.append(int(start[cuts[-1]]))
+    return cuts[::-1]
 
 
 class _SeriesReader:

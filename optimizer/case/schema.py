@@ -340,6 +340,14 @@ class Solver(_Strict):
         "bound on halls tries (e.g. 1d). none: the search starts from the LP relaxation",
     )
 
+    price_blocks_per_day: int | None = Field(
+        default=None,
+        ge=1,
+        le=24,
+        description="Solve on each site-day's hours merged into this many price blocks, then write the plan out hour by "
+        "hour and certify it against a bound on the hourly model (README: price blocks). none: solve the hours [-]",
+    )
+
     @field_validator("screening_resolution")
     @classmethod
     def _screening_divides_a_day(cls, value: str | None) -> str | None:
