@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pyomo.environ as pyo
+from pyomo.common.collections import ComponentMap
 from pyomo.common.gc_manager import PauseGC
 
 from models.fleet import add_fleet, add_renewal, add_switching
@@ -12,7 +16,7 @@ from models.power import add_demand_response, add_four_cp, add_power
 from models.time import add_time
 from models.treasury import add_treasury
 from optimizer.case import Case
-from optimizer.case.load import coarsened
+from optimizer.case.load import coarsened, price_blocked
 
 
 def build_model(case: Case) -> pyo.ConcreteModel:
@@ -44,3 +48,76 @@ def build_screening_model(case: Case) -> pyo.ConcreteModel | None:
     if resolution is None or not case.spec.hpc:
         return None
     return build_model(coarsened(case, resolution))
+
+
+PERIOD_ROWS = ("fleet.machines_within_installed", "renewal.machines_within_installed_fleet", "power.site_load_within_interconnect")
+"""Constraints indexed (site, ..., period): the only rows of a price-blockable model that differ by clock."""
+
+
+@dataclass(frozen=True)
+class PriceBlocks:
+    """The case's model on its price-block clock (``solver.price_blocks_per_day``), and the map back to the hours.
+
+    Attributes
+    ----------
+    model : pyomo.environ.ConcreteModel
+        The model built on the blocked case (see :func:`optimizer.case.load.price_blocked`).
+    case : Case
+        The hourly case.
+    position : dict of str to numpy.ndarray
+        Per site, the blocked period holding each hourly period [-].
+    """
+
+    model: pyo.ConcreteModel
+    case: Case
+    position: dict[str, np.ndarray]
+
+    def write_out(self, hourly: pyo.ConcreteModel) -> None:
+        """Load the blocked plan into the hourly model: every hour of a site's block runs the block's machines.
+
+        ``fleet.running`` is the model's only per-period variable (the case checks refuse the
+        features that add others); every other variable has the same name on both clocks.
+        """
+        blocked = self.model
+        for var in hourly.component_data_objects(pyo.Var, descend_into=True):
+            if var.parent_component() is not hourly.fleet.running:
+                var.set_value(blocked.find_component(var.name).value, skip_validation=True)
+        source = blocked.fleet.running_array
+        for k, machine_class in enumerate(self.case.machine_classes):
+            values = [var.value for var in source[k]]
+            for var, t in zip(hourly.fleet.running_array[k].tolist(), self.position[machine_class.site].tolist()):
+                var.set_value(values[t], skip_validation=True)
+
+    def hourly_duals(self, duals: ComponentMap, hourly: pyo.ConcreteModel) -> ComponentMap:
+        """The blocked plan's duals on the hourly model's constraints.
+
+        Daily and monthly rows have the same names on both clocks. A period row's dual (the
+        value of one more unit in every hour of its block) is shared over the block's hours in
+        proportion to their length, so its sum over the hours, which reports show, is kept.
+        """
+        blocked = self.model
+        hours = self.case.grid.hours
+        block_hours = {site: np.bincount(where, weights=hours) for site, where in self.position.items()}
+        mapped = ComponentMap()
+        for constraint in hourly.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+            name = constraint.parent_component().name
+            if name in PERIOD_ROWS:
+                *key, t = constraint.index()
+                site = key[0]
+                t_blocked = int(self.position[site][t])
+                dual = duals.get(blocked.find_component(name)[(*key, t_blocked)])
+                share = hours[t] / block_hours[site][t_blocked]
+            else:
+                dual, share = duals.get(blocked.find_component(constraint.name)), 1.0
+            if dual is not None:
+                mapped[constraint] = dual * share
+        return mapped
+
+
+def build_price_blocked(case: Case) -> PriceBlocks | None:
+    """The model of the case on its price blocks, if ``solver.price_blocks_per_day`` asks for them; else None."""
+    blocks_per_day = case.spec.solver.price_blocks_per_day
+    if blocks_per_day is None:
+        return None
+    blocked, position = price_blocked(case, blocks_per_day)
+    return PriceBlocks(build_model(blocked), case, position)

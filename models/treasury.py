@@ -129,6 +129,11 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
         block.TEST_DAYS, rule=lambda b, d: b.cash_usd[d] + b.covenant_short_usd[d] >= treasury.min_cash_usd
     )
     block.min_btc_kept = pyo.Constraint(block.btc_short.index_set(), rule=lambda b, d: b.btc_held[d] + b.btc_short[d] >= treasury.min_btc)
+    # the only rows that tie the sites together: a price-block solve prices them at the blocked
+    # plan's duals, and bounds the hourly model site by site (optimizer.solve)
+    block.couples_sites = pyo.Suffix(direction=pyo.Suffix.LOCAL)
+    for constraint in block.component_objects(pyo.Constraint, descend_into=False):
+        block.couples_sites[constraint] = True
 
     all_running = fleet.running_array.ravel().tolist()
     revaluation = fleet.btc_per_machine * (mark - net.btc_price_usd)
