@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from models.build import build_model, build_screening_model
+from models.build import build_model, build_price_blocked, build_screening_model
 from optimizer.case import load_case
 from optimizer.report import write_report
 from optimizer.results import extract_results
@@ -32,6 +32,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, choices=(0, 12), default=0, help="12: spread each site's fleet over 12 catalogue models")
     parser.add_argument("--time-limit", type=float, metavar="S", help="solver.time_limit_s for this run [s] (default: the case's)")
+    parser.add_argument("--price-blocks", type=int, metavar="K", help="solver.price_blocks_per_day for this run (default: the case's)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -43,16 +44,19 @@ def main() -> None:
 
         began = time.perf_counter()
         case = load_case(path)
-        if args.time_limit:
-            solver = case.spec.solver.model_copy(update={"time_limit_s": args.time_limit})
+        changes = {"time_limit_s": args.time_limit, "price_blocks_per_day": args.price_blocks}
+        changes = {name: value for name, value in changes.items() if value is not None}
+        if changes:
+            solver = case.spec.solver.model_copy(update=changes)
             case = dataclasses.replace(case, spec=case.spec.model_copy(update={"solver": solver}))
         stage("load", began)
         began = time.perf_counter()
         model = build_model(case)
         screen = build_screening_model(case)
+        blocks = build_price_blocked(case)
         stage("build", began)
         began = time.perf_counter()
-        report = solve(model, case.spec.solver, log=lambda line: print(f"  {time.perf_counter() - began:7.1f} s  {line}"), screen=screen)
+        report = solve(model, case.spec.solver, log=lambda line: print(f"  {time.perf_counter() - began:7.1f} s  {line}"), screen=screen, blocks=blocks)
         wall = time.perf_counter() - began
         stages.append(("hand-off", report.handoff_seconds, peak_rss_mb()))
         stages.append(("solve (HiGHS)", report.solve_seconds, peak_rss_mb()))

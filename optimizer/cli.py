@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from models.build import build_model, build_screening_model
+from models.build import build_model, build_price_blocked, build_screening_model
 from optimizer import __version__, market
 from optimizer.case import CaseError, CaseSpec, load_case
 from optimizer.case.checks import MAX_SCENARIOS
@@ -180,8 +180,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     say(f"{case.grid.n_periods:,} periods of {case.spec.horizon.resolution}, {len(case.machine_classes)} machine classes at {len(case.spec.sites)} site(s)")
     model = build_model(case)
     screen = build_screening_model(case)
+    blocks = build_price_blocked(case)
     say(f"built model in {time.perf_counter() - began:.1f} s")
-    report = solve(model, case.spec.solver, log=say, screen=screen)
+    report = solve(model, case.spec.solver, log=say, screen=screen, blocks=blocks)
     results = extract_results(model, case, report)
     out = args.out
     say(f"writing {out}/")

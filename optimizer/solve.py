@@ -14,6 +14,11 @@ same case on a coarser clock) may supply the first decisions tried.
 Machine counts marked in a ``floor_and_repair`` suffix are solved continuous, then floored
 and held stage by stage (the suffix value), the model re-solved after each stage: the first
 solve's bound (or the branch and bound's) certifies the final plan's gap.
+
+With price blocks (``solver.price_blocks_per_day``) the same search and repair run on the
+model of the blocked case; the plan is written out hour by hour into the full model, and its
+gap is certified by a Lagrangian bound on the full model (:class:`_SiteBound`) at each leaf of
+the search, with the leaf's own duals.
 """
 
 from __future__ import annotations
@@ -23,15 +28,21 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import highspy
 import numpy as np
 import pyomo.environ as pyo
 from pyomo.common.collections import ComponentMap
 from pyomo.common.gc_manager import PauseGC
+from scipy.sparse import bmat
+from scipy.sparse.csgraph import connected_components
 
 from optimizer.case.schema import Solver as SolverOptions
-from optimizer.matrix import compile_matrices
+from optimizer.matrix import Matrices, compile_matrices
+
+if TYPE_CHECKING:
+    from models.build import PriceBlocks
 
 FLOOR_TOLERANCE = 1e-6
 """A relaxed count within this of the integer above is taken as that integer [units]."""
@@ -57,9 +68,17 @@ WARM_NODE_MIN_SECONDS = 10.0
 INTEGRALITY_TOLERANCE = 1e-6
 """A relaxed decision within this of an integer is taken as that integer [units]."""
 
+DUAL_TOLERANCE = 1e-7
+"""HiGHS's default ``dual_feasibility_tolerance``: reduced costs this close to 0 are 0 [objective unit per column unit]."""
+
+WRITTEN_OUT_TOLERANCE = 1e-7
+"""Largest violation of an hourly row by a written-out price-block plan, relative to the row's bound (at least 1) [-]."""
+
 _FEASIBLE = highspy.SolutionStatus.kSolutionStatusFeasible
 _CONFIRMED = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit)
 """Statuses of a run whose plan HiGHS stands by; any other status with a plan is numerical trouble."""
+_SETTLED = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kTimeLimit)
+"""Statuses a branch-and-bound LP ends with when nothing went wrong."""
 _NO_PLAN = (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible)
 """Statuses that rule out a plan, even when HiGHS returns a feasible point (as it does when unbounded)."""
 
@@ -123,6 +142,7 @@ class _Search:
     nodes: int  # LPs solved
     seconds: float
     stopped: highspy.HighsModelStatus | None  # why the search stopped early (time limit or trouble), if it did
+    leaves: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (lower, upper, duals of the coupling rows) of every node left, if asked
 
 
 @dataclass(frozen=True)
@@ -146,6 +166,7 @@ def solve(
     options: SolverOptions,
     log: Callable[[str], None] | None = None,
     screen: pyo.ConcreteModel | None = None,
+    blocks: PriceBlocks | None = None,
 ) -> SolveReport:
     """Solve the model and load the plan into its variables.
 
@@ -160,6 +181,9 @@ def solve(
     screen : pyomo.environ.ConcreteModel, optional
         The same case built on a coarser clock: solved first to supply the first choice of the
         integer variables flagged ``monthly_decision`` tried by the branch and bound.
+    blocks : models.build.PriceBlocks, optional
+        The same case on price blocks: its model is solved instead, its plan written out into
+        ``model`` hour by hour, and the gap certified against a bound on ``model``.
 
     Returns
     -------
@@ -176,27 +200,35 @@ def solve(
     def remaining() -> float:
         return max(options.time_limit_s - (time.perf_counter() - started), MIN_REPAIR_SECONDS)
 
-    session = _Session(model, options)
+    session = _Session(model if blocks is None else blocks.model, options)
+    hourly = None
+    if blocks is not None:
+        say(f"solving on {blocks.model.time.period_hours.size:,} price blocks; compiling the hourly model for the bound")
+        hourly = _SiteBound(model, session, options)
     runs, bound, method, search, screened = [], None, "one solve", None, None
-    decisions = [var for var in _monthly_decisions(model) if var.is_integer() and not var.fixed]
-    if decisions:
+    decisions = [var for var in _monthly_decisions(session.model) if var.is_integer() and not var.fixed]
+    if decisions or hourly is not None:
         first_try = None
-        if screen is not None:
+        if screen is not None and decisions:
             say("screening the monthly decisions on the coarser clock")
             screened = solve(screen, options, lambda line: say(f"  screening: {line}"))
             first_try = [screen.find_component(var.name).value for var in decisions]
-        say(f"branching on {len(decisions)} integer monthly decisions over the full LP relaxation")
-        search = _branch_on_decisions(session, decisions, options, remaining(), say, first_try)
+        if decisions:
+            say(f"branching on {len(decisions)} integer monthly decisions over the full LP relaxation")
+        else:
+            say("solving the blocked LP relaxation for the duals of the daily treasury")
+        coupling = None if hourly is None else hourly.source_rows
+        search = _branch_on_decisions(session, decisions, options, remaining(), say, first_try, coupling)
         if search.stopped in _NO_PLAN:
             raise NoPlanError(_status_name(search.stopped), _no_plan_message(search.stopped, options))
         bound = search.bound
         session.hold(decisions, search.values)
-        started_from = f", first trying the choice screened at {screen.time.period_hours[0]:g} h" if screen is not None else ""
+        started_from = f", first trying the choice screened at {screen.time.period_hours[0]:g} h" if screened is not None else ""
         method = (
             f"monthly decisions by best-first branch and bound on the full LP relaxation ({search.nodes} LPs{started_from}), "
             "plan certified against the largest LP value left unexplored"
         )
-    stages = _floor_and_repair_stages(model)
+    stages = _floor_and_repair_stages(session.model)
     relaxed = [var for stage in stages.values() for var in stage]
     say(f"solving with {solver_name()} ({len(relaxed):,} machine counts relaxed, then floored)")
     first = _run(session, remaining())
@@ -221,9 +253,23 @@ def solve(
     session.load(runs[-1].values)
     objective = runs[-1].objective
     bound = first.bound if bound is None else bound
-    gap = _relative_gap(objective, bound)
     statuses = [run.status for run in runs] + ([search.stopped] if search is not None and search.stopped is not None else [])
-    if any(status not in _CONFIRMED for status in statuses):
+    troubled = False
+    if hourly is not None:
+        say(f"writing the plan out hour by hour; bounding the hourly model at the {len(search.leaves)} leaves of the search")
+        blocks.write_out(model)
+        objective, violation = hourly.plan_value()
+        bound = hourly.bound(search.leaves, [model.find_component(var.name) for var in decisions])
+        duals = blocks.hourly_duals(duals or ComponentMap(), model)
+        method = (
+            f"price blocks: {method.replace('full LP', 'blocked LP')}; the plan written out hour by hour "
+            f"(largest hourly row violation {violation:.1e} of its bound) and certified against a Lagrangian bound on the "
+            f"hourly model, the daily treasury priced at each leaf's duals and each site's hours solved as an LP"
+        )
+        # the written-out plan must keep the hourly rows as it kept the blocked ones
+        troubled = violation > WRITTEN_OUT_TOLERANCE
+    gap = _relative_gap(objective, bound)
+    if troubled or any(status not in _CONFIRMED for status in statuses):
         status = "numerical_trouble"
     elif highspy.HighsModelStatus.kTimeLimit in statuses:
         status = "time_limit"
@@ -231,13 +277,16 @@ def solve(
         status = "optimal"
     else:
         status = "feasible"
+    extra = 0.0 if hourly is None else hourly.seconds
     return SolveReport(
         status=status,
         objective_usd=objective,
         bound_usd=bound,
         mip_gap=gap,
-        solve_seconds=session.seconds + (screened.solve_seconds if screened is not None else 0.0),
-        handoff_seconds=session.handoff_seconds + (screened.handoff_seconds if screened is not None else 0.0),
+        solve_seconds=session.seconds + extra + (screened.solve_seconds if screened is not None else 0.0),
+        handoff_seconds=session.handoff_seconds
+        + (0.0 if hourly is None else hourly.handoff_seconds)
+        + (screened.handoff_seconds if screened is not None else 0.0),
         floored_counts=len(relaxed),
         solver=solver_name(),
         duals=duals or ComponentMap(),
@@ -363,6 +412,7 @@ def _branch_on_decisions(
     time_limit_s: float,
     say: Callable[[str], None],
     first_try: list[float] | None = None,
+    coupling_rows: np.ndarray | None = None,
 ) -> _Search:
     """Best-first branch and bound on integer decisions, each node the model's LP relaxation.
 
@@ -381,6 +431,9 @@ def _branch_on_decisions(
     ``first_try`` (e.g. a screened choice) is solved first, as a candidate. The search stops
     early enough to leave the plan solve and its repairs as long as the first, cold LP took;
     on the time limit, the plan takes the best candidate's decisions, or the first LP's floored.
+    With ``coupling_rows``, every node left (closed, whole-hall, infeasible or still open) is
+    returned with its bounds and the duals of those rows: its own LP's, or its parent's when
+    it was not solved or had no LP optimum (any duals give a valid Lagrangian bound).
     """
     began = session.seconds
     end = time.perf_counter() + time_limit_s
@@ -392,8 +445,8 @@ def _branch_on_decisions(
 
     cold_seconds = None
 
-    def solve_node(lower: np.ndarray, upper: np.ndarray) -> tuple[float, np.ndarray] | None | highspy.HighsModelStatus:
-        """(value, decisions) at an optimal node, None when infeasible, else the status that stopped it.
+    def solve_node(lower: np.ndarray, upper: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None] | None | highspy.HighsModelStatus:
+        """(value, decisions, coupling rows' duals) at an optimal node, None when infeasible, else the status that stopped it.
 
         A warm node that runs ``WARM_NODE_PATIENCE`` times as long as the cold first LP (and at
         least ``WARM_NODE_MIN_SECONDS``) is restarted cold: on a year, one warm node took
@@ -415,10 +468,18 @@ def _branch_on_decisions(
             highs.clearSolver()
             highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
             highs.run()
+        elif highs.getModelStatus() not in _SETTLED:
+            # a warm start can lose its way (status unknown on a 12-block pivot year); a cold one did not
+            say(f"  branch and bound: a warm LP ended {highs.modelStatusToString(highs.getModelStatus())}, restarting it cold")
+            highs.clearSolver()
+            highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
+            highs.run()
         status = highs.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
-            values = np.asarray(highs.getSolution().col_value, dtype=float)[columns]
-            return sign * highs.getInfo().objective_function_value, values
+            solution = highs.getSolution()
+            values = np.asarray(solution.col_value, dtype=float)[columns]
+            duals = None if coupling_rows is None else np.asarray(solution.row_dual, dtype=float)[coupling_rows]
+            return sign * highs.getInfo().objective_function_value, values, duals
         if status == highspy.HighsModelStatus.kInfeasible:
             return None
         return status
@@ -427,7 +488,7 @@ def _branch_on_decisions(
         """Value a node must exceed to be split; nothing is closed before a candidate is found."""
         return -math.inf if best == -math.inf else best + BRANCH_GAP_SHARE * options.mip_gap * abs(best)
 
-    best, chosen, closed, nodes, stopped = -math.inf, None, -math.inf, 0, None
+    best, chosen, closed, nodes, stopped, leaves = -math.inf, None, -math.inf, 0, None, []
     if first_try is not None:
         tried = np.clip(np.round(np.asarray(first_try, dtype=float)), lower0, upper0)
         outcome = solve_node(tried, tried)
@@ -435,38 +496,43 @@ def _branch_on_decisions(
         if isinstance(outcome, tuple):
             best, chosen = outcome[0], tried
     fallback = None
-    heap, pushed = [(-math.inf, 0, lower0, upper0)], 1
+    heap, pushed = [(-math.inf, 0, lower0, upper0, None)], 1
     while heap:
-        key, _, lower, upper = heapq.heappop(heap)
+        key, _, lower, upper, parent_duals = heapq.heappop(heap)
         parent = -key
         if parent <= open_to(best):
             closed = max(closed, parent)
+            leaves.append((lower, upper, parent_duals))
             continue
         outcome = solve_node(lower, upper) if time.perf_counter() < deadline else highspy.HighsModelStatus.kTimeLimit
         if isinstance(outcome, highspy.HighsModelStatus):
             # nothing below this node or the open ones is known beyond their parents' values
             stopped = outcome
             closed = max([closed, parent] + [-entry[0] for entry in heap])
+            leaves += [(lower, upper, parent_duals)] + [entry[2:] for entry in heap]
             break
         nodes += 1
         if outcome is None:
+            leaves.append((lower, upper, parent_duals))
             continue
-        value, values = outcome
+        value, values, duals = outcome
         if fallback is None:
             fallback = np.floor(values + INTEGRALITY_TOLERANCE)
         fractional = np.flatnonzero(np.abs(values - np.round(values)) > INTEGRALITY_TOLERANCE)
         if not fractional.size:
             closed = max(closed, value)
+            leaves.append((lower, upper, duals))
             if value > best:
                 best, chosen = value, np.round(values)
         elif value <= open_to(best):
             closed = max(closed, value)
+            leaves.append((lower, upper, duals))
         else:
             k = fractional[0]
             below, above = upper.copy(), lower.copy()
             below[k], above[k] = math.floor(values[k]), math.ceil(values[k])
-            heapq.heappush(heap, (-value, pushed, lower, below))
-            heapq.heappush(heap, (-value, pushed + 1, above, upper))
+            heapq.heappush(heap, (-value, pushed, lower, below, duals))
+            heapq.heappush(heap, (-value, pushed + 1, above, upper, duals))
             pushed += 2
         found = f"best whole-hall node ${sign * best:,.0f}" if chosen is not None else "no whole-hall node yet"
         say(f"  branch and bound: {nodes} LPs, {found}, {len(heap)} open")
@@ -479,7 +545,131 @@ def _branch_on_decisions(
         nodes=nodes,
         seconds=session.seconds - began,
         stopped=stopped,
+        leaves=leaves if coupling_rows is not None else [],
     )
+
+
+class _SiteBound:
+    """A bound on every plan of the full (hourly) model from duals of the rows that couple its sites.
+
+    For max {c x + c0 : l <= A x <= u, xl <= x <= xu} and any multipliers y, one per row,
+
+        c x = (c - A'y) x + y'A x <= (c - A'y) x + sum_i max(y_i l_i, y_i u_i).
+
+    Pricing only the coupling rows C (flagged ``couples_sites``: the daily treasury) and
+    keeping the rest R, no plan is worth more than
+
+        L(y) = c0 + sum_{i in C} max(y_i l_i, y_i u_i)
+               + max {(c - A_C'y) x : l_R <= A_R x <= u_R, xl <= x <= xu}
+
+    (y_i taken as 0 where the bound it meets is infinite). The last term separates into the
+    connected parts of A_R (one per site: its fleet, halls and hours), each an LP kept in its
+    own HiGHS instance and re-solved warm, and the columns in no kept row, each at its best
+    bound (a reduced cost within HiGHS's dual tolerance of 0 counts as 0 on a column without
+    a finite bound). Integers are relaxed, so L also bounds the mixed-integer model; a leaf's
+    bounds on the decisions restrict it to that leaf's plans. The y come from the blocked
+    model's LP: its coupling rows have the same names on both clocks.
+    """
+
+    def __init__(self, model: pyo.ConcreteModel, blocked: _Session, options: SolverOptions):
+        began = time.perf_counter()
+        with PauseGC():
+            repn = compile_matrices(model)
+        if repn.sense != pyo.maximize:
+            raise ValueError("the price-block bound is for a maximisation")
+        self.repn = repn
+        self.col_lower, self.col_upper, row_lower, row_upper = _bounds(repn)
+        flagged = {id(component) for component, _ in _flagged(model, "couples_sites")}
+        coupling = np.array([id(row.constraint.parent_component()) in flagged for row in repn.rows], dtype=bool)
+        blocked_row = {(row.constraint.name, row.bound_type): i for i, row in enumerate(blocked.repn.rows)}
+        self.source_rows = np.array(
+            [blocked_row[(repn.rows[i].constraint.name, repn.rows[i].bound_type)] for i in np.flatnonzero(coupling)], dtype=np.int32
+        )
+        self.row_lower, self.row_upper = row_lower[coupling], row_upper[coupling]
+        rows = repn.A.tocsr()
+        self.coupling_t = rows[coupling].T.tocsr()
+        kept_rows = np.flatnonzero(~coupling)
+        kept = rows[kept_rows]
+        _, labels = connected_components(bmat([[None, kept], [kept.T, None]]), directed=False)
+        in_kept = np.diff(kept.tocsc().indptr) > 0
+        column_label = labels[len(kept_rows):]
+        self.free = np.flatnonzero(~in_kept)
+        self.parts = []
+        for label in np.unique(column_label[in_kept]):
+            columns = np.flatnonzero(in_kept & (column_label == label))
+            part_rows = np.flatnonzero(labels[: len(kept_rows)] == label)
+            part = Matrices(
+                columns=[repn.columns[j] for j in columns],
+                c=repn.c[columns],
+                offset=0.0,
+                A=kept[part_rows][:, columns].tocsc(),
+                rhs=repn.rhs[kept_rows[part_rows]],
+                rows=[repn.rows[i] for i in kept_rows[part_rows].tolist()],
+                sense=repn.sense,
+            )
+            _, lp, _ = _to_highs_lp(part)
+            lp.integrality_ = []
+            highs = _highs(options, highspy.kHighsInf)
+            highs.passModel(lp)
+            self.parts.append((columns, highs))
+        self.position = {id(var): j for j, var in enumerate(repn.columns)}
+        self.handoff_seconds = time.perf_counter() - began
+        self.seconds = 0.0
+
+    def value(self, duals: np.ndarray | None, columns: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+        """L(y) for the coupling rows' duals y, with the given columns held within [lower, upper] [objective unit].
+
+        -inf when a site's LP is infeasible (no plan in the leaf), +inf when no bound is known.
+        """
+        if duals is None:
+            return math.inf
+        began = time.perf_counter()
+        y = np.where(((duals > 0) & np.isinf(self.row_upper)) | ((duals < 0) & np.isinf(self.row_lower)), 0.0, duals)
+        met = np.where(y > 0, self.row_upper, np.where(y < 0, self.row_lower, 0.0))  # the bound each y_i meets, finite
+        total = self.repn.offset + float(y @ met)
+        d = self.repn.c - self.coupling_t @ y
+        col_lower, col_upper = self.col_lower.copy(), self.col_upper.copy()
+        col_lower[columns], col_upper[columns] = lower, upper
+        free = self.free
+        reduced = np.where(np.isinf(np.where(d[free] > 0, col_upper[free], col_lower[free])) & (np.abs(d[free]) <= DUAL_TOLERANCE), 0.0, d[free])
+        with np.errstate(invalid="ignore"):
+            total += float(np.where(reduced > 0, reduced * col_upper[free], np.where(reduced < 0, reduced * col_lower[free], 0.0)).sum())
+        for part_columns, highs in self.parts:
+            local = np.arange(len(part_columns), dtype=np.int32)
+            highs.changeColsCost(len(local), local, d[part_columns])
+            highs.changeColsBounds(len(local), local, col_lower[part_columns], col_upper[part_columns])
+            highs.run()
+            status = highs.getModelStatus()
+            if status == highspy.HighsModelStatus.kInfeasible:
+                total = -math.inf
+                break
+            if status != highspy.HighsModelStatus.kOptimal:
+                total = math.inf
+                break
+            total += highs.getInfo().objective_function_value
+        self.seconds += time.perf_counter() - began
+        return total if not math.isnan(total) else math.inf
+
+    def bound(self, leaves: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], decisions: list) -> float:
+        """The largest L over the leaves of a search on ``decisions`` (the full model's variables) [objective unit]."""
+        columns = np.array([self.position.get(id(var), -1) for var in decisions], dtype=np.int64)
+        kept = columns >= 0
+        return max(self.value(duals, columns[kept], lower[kept], upper[kept]) for lower, upper, duals in leaves)
+
+    def plan_value(self) -> tuple[float, float]:
+        """(objective, largest violation of a row or column bound relative to the bound, at least 1) of the loaded plan."""
+        x = np.array([var.value for var in self.repn.columns], dtype=float)
+        activity = self.repn.A @ x
+        _, _, row_lower, row_upper = _bounds(self.repn)
+
+        def worst(value: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+            with np.errstate(invalid="ignore"):
+                below = (lower - value) / np.maximum(1.0, np.abs(lower))
+                above = (value - upper) / np.maximum(1.0, np.abs(upper))
+            return float(np.nanmax(np.maximum(below, above), initial=0.0))
+
+        violation = max(worst(activity, row_lower, row_upper), worst(x, self.col_lower, self.col_upper))
+        return float(self.repn.c @ x + self.repn.offset), violation
 
 
 def _flagged(model: pyo.ConcreteModel, suffix_name: str) -> list[tuple]:

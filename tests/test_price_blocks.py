@@ -1,0 +1,173 @@
+"""Price blocks (``solver.price_blocks_per_day``): the blocked clock, the written-out plan and its bound.
+
+Known answers are independent of the method: block means and sums by hand from the hourly
+arrays, the written-out plan's value from the hourly model's own objective and rows, and the
+bound against the hourly model solved directly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pyomo.environ as pyo
+import pytest
+
+from casebuilder import spec_dict
+from models.build import build_model, build_price_blocked
+from optimizer.case import parse_spec, prepare_case
+from optimizer.case.errors import SchemaError
+from optimizer.case.load import price_blocked
+from optimizer.solve import _Session, _SiteBound, plan_violation, solve
+
+S19 = {"name": "S19", "hashrate_th": 100, "power_w": 3000}  # 30 J/TH: runs below about $60/MWh
+S21 = {"name": "S21", "hashrate_th": 200, "power_w": 3500}  # 17.5 J/TH: runs below about $100/MWh
+
+
+def two_site_case(days: int = 35, blocks: int | None = 4, **solver) -> object:
+    """Two sites, hourly over ``days`` from 2026-01-01 (two calendar months from 32 days), a daily
+    treasury (paying a debt instalment on 2026-01-20 in a horizon that holds it), S21 purchases
+    at one site and AI halls at the other.
+
+    Spot prices: a daily shape plus noise (seeded), different at each site, with evening spikes.
+    """
+    data = spec_dict(
+        sites=[
+            {"name": "a", "interconnect_mw": 12.0, "aux_load_fraction": 0.05, "power": {"spot_usd_per_mwh": 0.0, "adder_usd_per_mwh": 2.0}},
+            {"name": "b", "interconnect_mw": 8.0, "power": {"spot_usd_per_mwh": 0.0}},
+        ],
+        miner_models=[S19, S21],
+        fleet=[{"site": "a", "model": "S19", "count": 3000}, {"site": "a", "model": "S21", "count": 500}, {"site": "b", "model": "S19", "count": 2400}],
+        hours=24 * days,
+        solver={"integer_below_units": 0, "mip_gap": 0.0, "price_blocks_per_day": blocks, **solver},
+    )
+    data["horizon"]["end"] = (dt.datetime(2026, 1, 1) + dt.timedelta(days=days)).isoformat()
+    data["purchases"] = [{"site": "b", "model": "S21", "max_units": 1500, "price_usd": 60.0}]
+    data["hpc"] = [{"site": "a", "max_mw": 6, "block_mw": 2, "capex_usd_per_mw": 30_000.0, "rate_usd_per_kw_month": 75.0, "utilisation": 0.8}]
+    # cash is short: capex and the instalment compete for it, and BTC sells at most 0.3 a day at a cost
+    data["treasury"] = {"btc": 20.0, "cash_usd": 400_000.0, "min_cash_usd": 300_000.0, "max_sale_btc_per_day": 0.3, "sale_cost_bps": 50.0}
+    data["debt"] = [{"name": "instalment", "date": "2026-01-20", "amount_usd": 300_000.0}] if days > 20 else []
+    case = prepare_case(parse_spec(data), Path("."))
+    rng = np.random.default_rng(7)
+    hour = np.arange(case.grid.n_periods) % 24
+    shape = 45.0 + 25.0 * np.sin((hour - 9) / 24 * 2 * np.pi)
+    spot = {
+        "a": shape + rng.normal(0.0, 12.0, hour.size) + 400.0 * (rng.random(hour.size) < 0.02),
+        "b": 0.8 * shape + rng.normal(0.0, 18.0, hour.size) + 300.0 * (rng.random(hour.size) < 0.03),
+    }
+    return dataclasses.replace(case, spot_usd_per_mwh=spot)
+
+
+def test_blocks_hold_a_site_days_hours_with_their_mean_price_and_summed_btc():
+    case = two_site_case(days=3)
+    # the BTC price steps at 06:00 on the second day: those hours may not share a block
+    btc_price = np.where(np.arange(case.grid.n_periods) < 30, 60_000.0, 70_000.0)
+    case = dataclasses.replace(case, network=dataclasses.replace(case.network, btc_price_usd=btc_price))
+    blocked, position = price_blocked(case, 4)
+    # day 1: 4 blocks; day 2: parts of 6 h and 18 h get 1 and 3; day 3: 4
+    assert blocked.grid.n_periods == 12
+    hours = case.grid.hours
+    for site, where in position.items():
+        spot = case.spot_usd_per_mwh[site]
+        for t in range(blocked.grid.n_periods):
+            held = np.flatnonzero(where == t)
+            assert blocked.grid.hours[t] == pytest.approx(hours[held].sum())
+            assert blocked.spot_usd_per_mwh[site][t] == pytest.approx(spot[held].mean())
+            assert blocked.network.btc_per_th[t] == pytest.approx(case.network.btc_per_th[held].sum())
+            assert np.ptp(btc_price[held]) == 0.0 and blocked.network.btc_price_usd[t] == btc_price[held[0]]
+            assert len(set(case.grid.day_of_period[held])) == 1
+            assert blocked.grid.days[blocked.grid.day_of_period[t]] == case.grid.days[case.grid.day_of_period[held[0]]]
+        # a site's blocks are ranks of its own prices: every hour of a block is dearer than every hour of the block below
+        for d in range(3):
+            in_day = [t for t in range(blocked.grid.n_periods) if blocked.grid.day_of_period[t] == d and t < 12]
+            part = [t for t in in_day if btc_price[np.flatnonzero(where == t)[0]] == btc_price[np.flatnonzero(where == in_day[-1])[0]]]
+            ranked = sorted(part, key=lambda t: blocked.spot_usd_per_mwh[site][t])
+            for low, high in zip(ranked[:-1], ranked[1:]):
+                assert spot[where == low].max() <= spot[where == high].min()
+
+
+def test_the_bound_at_the_hourly_lps_own_duals_is_its_value():
+    # weak duality is tight at the LP's optimal duals: a flipped sign or a wrong row gives another
+    # value. The case's cash is short, so its treasury rows bind and their duals are not 0.
+    case = two_site_case(blocks=None)
+    model = build_model(case)
+    session = _Session(model, case.spec.solver)
+    session.solve_integers(np.zeros_like(session.integer))
+    session.highs.run()
+    value = session.highs.getInfo().objective_function_value
+    bound = _SiteBound(model, session, case.spec.solver)
+    duals = np.asarray(session.highs.getSolution().row_dual)[bound.source_rows]
+    none = np.zeros(0, dtype=np.int64)
+    assert len(bound.parts) == 2  # one LP per site
+    assert bound.value(duals, none, none, none) == pytest.approx(value, rel=1e-7)
+    assert np.count_nonzero(duals) > 0
+    assert bound.value(-duals, none, none, none) > value * (1 + 1e-3)
+    assert bound.value(np.zeros_like(duals), none, none, none) > value * (1 + 1e-4)
+
+
+@pytest.fixture(scope="module")
+def hourly_and_blocked():
+    case = two_site_case()
+    hourly = build_model(case)
+    reference = solve(hourly, case.spec.solver.model_copy(update={"price_blocks_per_day": None}))
+    model = build_model(case)
+    blocks = build_price_blocked(case)
+    report = solve(model, case.spec.solver, blocks=blocks)
+    return case, reference, model, blocks, report
+
+
+def test_the_written_out_plan_keeps_every_hourly_row_and_the_blocked_value(hourly_and_blocked):
+    case, _, model, blocks, report = hourly_and_blocked
+    assert blocks.model.time.period_hours.size == 4 * 35
+    assert plan_violation(model) <= 1e-6
+    # running the block's machines in each of its hours is an exact restriction of the hourly model
+    assert pyo.value(model.profit_usd) == pytest.approx(report.objective_usd, rel=1e-9)
+    assert pyo.value(blocks.model.profit_usd) == pytest.approx(report.objective_usd, rel=1e-9)
+    assert "price blocks" in report.method
+
+
+def test_the_bound_holds_every_hourly_plan_and_the_plan_is_within_it(hourly_and_blocked):
+    _, reference, _, _, report = hourly_and_blocked
+    # the hourly model solved directly (every hall choice searched, gap target 0)
+    assert reference.objective_usd <= report.bound_usd * (1 + 1e-9)
+    assert report.objective_usd <= reference.bound_usd * (1 + 1e-9)
+    assert report.mip_gap == pytest.approx((report.bound_usd - report.objective_usd) / report.objective_usd)
+    # four blocks a day lose little on this case: the certificate is within half a percent
+    assert 0.0 <= report.mip_gap < 5e-3
+
+
+@pytest.mark.parametrize(
+    "power, field",
+    [
+        ({"four_cp": {"rate_usd_per_kw_year": 50.0, "intervals": ["2026-01-01T17:00"]}}, "sites[0].power.four_cp"),
+        ({"anti_cycling": {"switching_cost_usd_per_mw": 10.0}}, "sites[0].power.anti_cycling"),
+        ({"fixed_block": {"mw": 1.0, "price_usd_per_mwh": 40.0, "hours": [7, 8]}}, "sites[0].power.fixed_block"),
+    ],
+)
+def test_inputs_that_tell_hours_apart_are_refused_with_price_blocks(power, field):
+    data = spec_dict(
+        sites=[{"name": "a", "interconnect_mw": 5.0, "power": {"spot_usd_per_mwh": 30.0, **power}}],
+        miner_models=[S19],
+        fleet=[{"site": "a", "model": "S19", "count": 100}],
+        solver={"price_blocks_per_day": 4},
+    )
+    with pytest.raises(SchemaError) as error:
+        prepare_case(parse_spec(data), Path("."))
+    assert error.value.field == field
+    assert "price_blocks_per_day" in error.value.fix
+
+
+def test_price_blocks_need_periods_shorter_than_a_day():
+    data = spec_dict(
+        sites=[{"name": "a", "interconnect_mw": 5.0, "power": {"spot_usd_per_mwh": 30.0}}],
+        miner_models=[S19],
+        fleet=[{"site": "a", "model": "S19", "count": 100}],
+        hours=48,
+        solver={"price_blocks_per_day": 4},
+    )
+    data["horizon"]["resolution"] = "1d"
+    with pytest.raises(SchemaError) as error:
+        prepare_case(parse_spec(data), Path("."))
+    assert error.value.field == "solver.price_blocks_per_day"
