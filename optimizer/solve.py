@@ -698,7 +698,7 @@ def _monthly_decisions(model: pyo.ConcreteModel) -> list:
 
 
 def _relative_gap(objective: float, bound: float) -> float:
-    if math.isnan(bound):
+    if not math.isfinite(bound):
         return math.inf
     difference = abs(bound - objective)
     if difference <= 1e-9 * max(1.0, abs(bound)):

@@ -117,3 +117,9 @@ def test_plan_violation_is_zero_at_a_solved_plan_and_measures_a_broken_one():
     if (c.site, c.model, 0) in model.fleet.machines_within_installed:
         rows.append(model.fleet.machines_within_installed[c.site, c.model, 0])
     assert plan_violation(model) == pytest.approx(max([1.0] + [pyo.value(row.body) - row.upper for row in rows]), rel=1e-9)
+
+
+@pytest.mark.parametrize("bound", [float("inf"), float("nan")])
+def test_a_plan_without_a_finite_bound_has_no_certified_gap(bound):
+    # an infinite bound once read as a gap of 0 (inf - x is within any share of inf)
+    assert solve_module._relative_gap(100.0, bound) == float("inf")
