@@ -88,6 +88,21 @@ class PriceBlocks:
             for var, t in zip(hourly.fleet.running_array[k].tolist(), self.position[machine_class.site].tolist()):
                 var.set_value(values[t], skip_validation=True)
 
+    def refined(self, hourly: pyo.ConcreteModel) -> PriceBlocks:
+        """The blocks re-cut so that no block merges hours in which ``hourly``'s loaded plan runs different machines at a site.
+
+        Given a relaxation's hourly dispatch (the site LPs of the solver's bound), the blocked
+        model rebuilt on these blocks can run exactly that dispatch.
+        """
+        classes = self.case.machine_classes
+        running = hourly.fleet.running_array
+        apart = {
+            site: np.array([[var.value for var in running[k]] for k, c in enumerate(classes) if c.site == site], dtype=float).reshape(-1, running.shape[1])
+            for site in self.position
+        }
+        blocked, position = price_blocked(self.case, self.case.spec.solver.price_blocks_per_day, apart)
+        return PriceBlocks(build_model(blocked), self.case, position)
+
     def hourly_duals(self, duals: ComponentMap, hourly: pyo.ConcreteModel) -> ComponentMap:
         """The blocked plan's duals on the hourly model's constraints.
 

@@ -20,6 +20,9 @@ from optimizer.case.schema import CaseSpec, SeriesRef
 from optimizer.case.series import StepSeries, period_average, read_csv_table, read_step_series
 
 
+APART_TOLERANCE = 1e-6
+"""Relative change in a :func:`price_blocked` ``apart`` value that keeps two hours in different blocks [-]."""
+
 WORKBOOK_SUFFIXES = (".xlsx", ".xlsm", ".xltx", ".xltm", ".xls", ".xlsb", ".ods")
 """Suffixes read as case workbooks; all but ``.xlsx`` are refused there with a fix."""
 
@@ -247,7 +250,7 @@ def merged(case: Case, spec: CaseSpec, grid: TimeGrid, position: np.ndarray, sit
     )
 
 
-def price_blocked(case: Case, blocks_per_day: int) -> tuple[Case, dict[str, np.ndarray]]:
+def price_blocked(case: Case, blocks_per_day: int, apart: Mapping[str, np.ndarray] | None = None) -> tuple[Case, dict[str, np.ndarray]]:
     """The case with each site-day's hours merged into price blocks, and each site's map to them.
 
     A day is first cut where the period length, the BTC price or the BTC earned per TH/s
@@ -257,8 +260,10 @@ def price_blocked(case: Case, blocks_per_day: int) -> tuple[Case, dict[str, np.n
     spot price and block j holds the ranks [c_j, c_j+1); the cuts c are common to the sites
     (so block j is as long at every site, and one period of the blocked clock) and chosen to
     minimise the squared deviation of the sites' prices from their block means (an exact
-    1-D partition by dynamic programming). Each block is one period, placed inside its part,
-    so days and months are unchanged.
+    1-D partition by dynamic programming). With ``apart``, a site's ranks are also cut wherever
+    any row of ``apart[site]`` changes from one rank to the next (by more than
+    ``APART_TOLERANCE``, relative): hours a plan runs differently are never merged. Each
+    block is one period, placed inside its part, so days and months are unchanged.
 
     Running the same machines in every hour of a site's block is then a restriction of the
     hourly model that loses nothing in the coefficients: a block's spot price is its hours'
@@ -269,7 +274,10 @@ def price_blocked(case: Case, blocks_per_day: int) -> tuple[Case, dict[str, np.n
     case : Case
         The hourly (or finer) case.
     blocks_per_day : int
-        Price blocks per local day [-].
+        Price blocks per local day, before any cut ``apart`` adds [-].
+    apart : mapping of str to numpy.ndarray, optional
+        Per site, values (rows) per period (columns) whose changes must fall between blocks,
+        e.g. the machines a relaxation runs in each hour [any unit].
 
     Returns
     -------
@@ -297,12 +305,21 @@ def price_blocked(case: Case, blocks_per_day: int) -> tuple[Case, dict[str, np.n
         blocks = max(1, round(blocks_per_day * len(part) / periods_of_day[day[start]]))
         ranked = np.argsort(prices[part], axis=0, kind="stable")
         cuts = _rank_cuts(np.take_along_axis(prices[part], ranked, axis=0), blocks)
+        if apart is not None:
+            extra = [_changes(apart[site][:, part[ranked[:, s]]]) for s, site in enumerate(sites)]
+            cuts = sorted(set(cuts).union(*extra))
         for low, high in zip(cuts[:-1], cuts[1:]):
             position[every_site, part[ranked[low:high]]] = len(boundaries) - 1
             boundaries.append(boundaries[-1] + pd.Timedelta(hours=float(hours[part[low:high]].sum())))
     blocked = TimeGrid(boundaries_utc=pd.DatetimeIndex(boundaries), timezone=grid.timezone)
     by_site = {site: position[s] for s, site in enumerate(sites)}
     return merged(case, case.spec, blocked, position[0], by_site), by_site
+
+
+def _changes(values: np.ndarray) -> list[int]:
+    """Columns j of ``values`` (rows x ranks) at which some row differs from column j - 1 by more than the tolerance."""
+    step = np.abs(np.diff(values, axis=1)) > APART_TOLERANCE * np.maximum(1.0, np.abs(values[:, 1:]))
+    return (np.flatnonzero(step.any(axis=0)) + 1).tolist()
 
 
 def _rank_cuts(ranked: np.ndarray, blocks: int) -> list[int]:
