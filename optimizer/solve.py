@@ -417,6 +417,10 @@ def _run(session: _Session, time_limit_s: float) -> _Run:
     session.solve_integers(free_integer)
     highs.setOptionValue("time_limit", began + float(time_limit_s))
     highs.run()
+    if highs.getModelStatus() not in _SETTLED + _NO_PLAN:
+        # a warm start can lose its way (status unknown after flooring a 3-week blocked case); a cold one did not
+        highs.clearSolver()
+        highs.run()
     status = highs.getModelStatus()
     info = highs.getInfo()
     has_solution = info.primal_solution_status == _FEASIBLE
@@ -499,7 +503,7 @@ def _branch_on_decisions(
             highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
             highs.run()
         elif highs.getModelStatus() not in _SETTLED:
-            # a warm start can lose its way (status unknown on a 12-block pivot year); a cold one did not
+            # as in _run: a warm start can lose its way (status unknown on a 12-block pivot year)
             say(f"  branch and bound: a warm LP ended {highs.modelStatusToString(highs.getModelStatus())}, restarting it cold")
             highs.clearSolver()
             highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))

@@ -123,3 +123,37 @@ def test_plan_violation_is_zero_at_a_solved_plan_and_measures_a_broken_one():
 def test_a_plan_without_a_finite_bound_has_no_certified_gap(bound):
     # an infinite bound once read as a gap of 0 (inf - x is within any share of inf)
     assert solve_module._relative_gap(100.0, bound) == float("inf")
+
+
+class _LostWarmStart:
+    """A HiGHS instance whose second run ends with status Unknown, as a warm start that lost its way did."""
+
+    def __init__(self, real):
+        self.real, self.runs, self.cleared = real, 0, 0
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+    def run(self):
+        self.runs += 1
+        return self.real.run()
+
+    def clearSolver(self):
+        self.cleared += 1
+        return self.real.clearSolver()
+
+    def getModelStatus(self):
+        return highspy.HighsModelStatus.kUnknown if self.runs == 2 else self.real.getModelStatus()
+
+
+def test_a_warm_run_that_ends_unknown_is_solved_again_cold(monkeypatch):
+    _, case = random_case(4)
+    expected = solve(build_model(case), case.spec.solver)
+    instances = []
+    real_highs = solve_module._highs
+    monkeypatch.setattr(solve_module, "_highs", lambda *args: instances.append(_LostWarmStart(real_highs(*args))) or instances[-1])
+    report = solve(build_model(case), case.spec.solver)
+    (highs,) = instances
+    assert highs.runs >= 3 and highs.cleared == 1
+    assert report.status == expected.status == "optimal"
+    assert report.objective_usd == pytest.approx(expected.objective_usd, rel=1e-9)
