@@ -22,7 +22,10 @@ so if linopy is missing. P3 compares build + solve of a quarter (or the full siz
 with the daily treasury against the textbook formulation with hourly cash and BTC balances
 (``bench/textbook.py``).
 
-Run from the repository root: ``python bench/run.py [--quick] [--weeks W] [--models M]``.
+With ``--price-blocks K`` every size except P3's is solved on K price blocks a day
+(``solver.price_blocks_per_day``); the bare-highspy solve is still of the hourly model.
+
+Run from the repository root: ``python bench/run.py [--quick] [--weeks W] [--models M] [--price-blocks K]``.
 ``--quick`` uses 1 week and 3 models, with scaling sizes to match, and finishes in about a
 minute. A benchmark, not a test: it asserts nothing.
 """
@@ -49,9 +52,10 @@ EXAMPLE = REPO / "examples" / "pivot_2026"
 STAGES = ("load", "build", "hand-off", "solve (HiGHS)", "solve (other)", "re-check", "extract", "report")
 
 
-def write_case(folder: Path, weeks: int | None, models: int) -> Path:
+def write_case(folder: Path, weeks: int | None, models: int, price_blocks: int | None = None) -> Path:
     """The pivot case over ``weeks`` weeks (None: its whole year) with each site's fleet spread
-    over the ``models`` most efficient catalogue models, all retirable.
+    over the ``models`` most efficient catalogue models, all retirable, solved on ``price_blocks``
+    blocks a day if given (``solver.price_blocks_per_day``).
 
     Over a shorter horizon, debt payments after it are dropped and lead times (purchases, HPC
     halls) capped at half of it, so every option stays open; everything else is the example's.
@@ -81,17 +85,19 @@ def write_case(folder: Path, weeks: int | None, models: int) -> Path:
         for r in catalogue.itertuples():
             base["fleet"].append({"site": site["name"], "model": r.model, "count": int(per_model_mw * 1e6 / r.power_w)})
             base["retirements"].append({"site": site["name"], "model": r.model})
+    if price_blocks is not None:
+        base["solver"]["price_blocks_per_day"] = price_blocks
     base["name"] = f"Pivot 2026, {'a year' if weeks is None else f'{weeks} weeks'}, 3 sites x {models} models"
     path = folder / "case.yaml"
     path.write_text(yaml.safe_dump(base, sort_keys=False))
     return path
 
 
-def measure(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
+def measure(weeks: int | None, models: int, bare: bool, price_blocks: int | None = None) -> dict[str, Any]:
     """Every stage of ``hashplan run`` on the case of :func:`write_case`, then optionally the bare-highspy solve."""
     from pyomo.common.dependencies import scipy_available
 
-    from models.build import build_model
+    from models.build import build_model, build_price_blocked
     from optimizer.case import load_case
     from optimizer.report import write_report
     from optimizer.results import extract_results
@@ -107,9 +113,9 @@ def measure(weeks: int | None, models: int, bare: bool) -> dict[str, Any]:
         return value
 
     with tempfile.TemporaryDirectory() as folder:
-        case = timed("load", load_case, write_case(Path(folder), weeks, models))
-    model = timed("build", build_model, case)
-    report = timed("solve", solve, model, case.spec.solver)
+        case = timed("load", load_case, write_case(Path(folder), weeks, models, price_blocks))
+    model, blocks = timed("build", lambda: (build_model(case), build_price_blocked(case)))
+    report = timed("solve", lambda: solve(model, case.spec.solver, blocks=blocks))
     seconds["hand-off"], seconds["solve (HiGHS)"] = report.handoff_seconds, report.solve_seconds
     seconds["solve (other)"] = seconds.pop("solve") - report.handoff_seconds - report.solve_seconds
     memory["hand-off"] = memory["solve (HiGHS)"] = memory["solve (other)"] = memory.pop("solve")
@@ -192,13 +198,14 @@ def measure_textbook(weeks: int, models: int) -> dict[str, Any]:
     return row
 
 
-def in_subprocess(weeks: int | None, models: int, bare: bool = False, textbook: bool = False) -> dict[str, Any]:
+def in_subprocess(weeks: int | None, models: int, bare: bool = False, textbook: bool = False, price_blocks: int | None = None) -> dict[str, Any]:
     """:func:`measure` (or :func:`measure_textbook`) in a fresh interpreter; ``{"error": last line}`` if it failed.
 
     This parent imports nothing heavy: on Linux ``exec`` carries its peak RSS into the child's.
     """
     role = "--textbook" if textbook else "--measure"
     args = [sys.executable, __file__, role, str(weeks or 0), str(models)] + (["--bare"] if bare else [])
+    args += ["--price-blocks", str(price_blocks)] if price_blocks is not None and not textbook else []
     done = subprocess.run(args, cwd=REPO, capture_output=True, text=True, check=False)
     if done.returncode:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"}
@@ -219,6 +226,7 @@ def main() -> int:
     parser.add_argument("--weeks", type=int, help="horizon of the full size [weeks] (default: the example's year; --quick: 1)")
     parser.add_argument("--models", type=int, help="catalogue models per site in the full size (default 12; --quick: 3)")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--price-blocks", type=int, metavar="K", help="solve every size on K price blocks a day (solver.price_blocks_per_day); P3 stays hourly")
     parser.add_argument("--measure", type=int, nargs=2, help=argparse.SUPPRESS)
     parser.add_argument("--bare", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--textbook", type=int, nargs=2, help=argparse.SUPPRESS)
@@ -226,14 +234,14 @@ def main() -> int:
     if args.measure or args.textbook:
         sys.path.insert(0, str(REPO))
         weeks, models = args.measure or args.textbook
-        print(json.dumps(measure(weeks or None, models, args.bare) if args.measure else measure_textbook(weeks, models)))
+        print(json.dumps(measure(weeks or None, models, args.bare, args.price_blocks) if args.measure else measure_textbook(weeks, models)))
         return 0
     weeks = args.weeks if args.weeks is not None else (1 if args.quick else None)
     models = args.models or (3 if args.quick else 12)
     if (weeks is not None and weeks < 1) or not 1 <= models <= 12:
         parser.error("--weeks must be at least 1 and --models between 1 and 12")
     print(f"full size: {'a year' if weeks is None else f'{weeks} week(s)'}, 3 sites x {models} models", flush=True)
-    full = in_subprocess(weeks, models, bare=True)
+    full = in_subprocess(weeks, models, bare=True, price_blocks=args.price_blocks)
     if "error" in full:
         print(f"  failed: {full['error']}")
         return 1
@@ -270,8 +278,8 @@ def main() -> int:
     horizons = [max(1, span * k // 8) for k in (1, 2, 4, 8)] if span >= 8 else [1, 2, 3, 4]
     fleets = [max(1, models * k // 4) for k in (1, 2, 3, 4)] if models >= 4 else [1, 2, 3, 4]
     for label, sizes, runs in (
-        ("periods", horizons, [in_subprocess(w, min(models, 4)) for w in horizons]),
-        ("sites x models", [3 * m for m in fleets], [in_subprocess(min(span, 4), m) for m in fleets]),
+        ("periods", horizons, [in_subprocess(w, min(models, 4), price_blocks=args.price_blocks) for w in horizons]),
+        ("sites x models", [3 * m for m in fleets], [in_subprocess(min(span, 4), m, price_blocks=args.price_blocks) for m in fleets]),
     ):
         failed = [run["error"] for run in runs if "error" in run]
         if failed:
