@@ -113,14 +113,15 @@ class PriceBlocks:
         blocked = self.model
         hours = self.case.grid.hours
         block_hours = {site: np.bincount(where, weights=hours) for site, where in self.position.items()}
+        period_rows = {name: blocked.find_component(name) for name in PERIOD_ROWS}
         mapped = ComponentMap()
         for constraint in hourly.component_data_objects(pyo.Constraint, active=True, descend_into=True):
             name = constraint.parent_component().name
-            if name in PERIOD_ROWS:
+            if name in period_rows:
                 *key, t = constraint.index()
                 site = key[0]
                 t_blocked = int(self.position[site][t])
-                dual = duals.get(blocked.find_component(name)[(*key, t_blocked)])
+                dual = duals.get(period_rows[name][(*key, t_blocked)])
                 share = hours[t] / block_hours[site][t_blocked]
             else:
                 dual, share = duals.get(blocked.find_component(constraint.name)), 1.0

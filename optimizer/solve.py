@@ -226,8 +226,8 @@ def solve(
         session.hold(decisions, search.values)
         started_from = f", first trying the choice screened at {screen.time.period_hours[0]:g} h" if screened is not None else ""
         method = (
-            f"monthly decisions by best-first branch and bound on the full LP relaxation ({search.nodes} LPs{started_from}), "
-            "plan certified against the largest LP value left unexplored"
+            f"monthly decisions by best-first branch and bound on the {'full' if blocks is None else 'blocked'} LP relaxation "
+            f"({search.nodes} LPs{started_from}), plan certified against the largest LP value left unexplored"
         )
     stages = _floor_and_repair_stages(session.model)
     relaxed = [var for stage in stages.values() for var in stage]
@@ -263,7 +263,7 @@ def solve(
         bound = hourly.bound(search.leaves, [model.find_component(var.name) for var in decisions])
         duals = blocks.hourly_duals(duals or ComponentMap(), model)
         method = (
-            f"price blocks: {method.replace('full LP', 'blocked LP')}; the plan written out hour by hour "
+            f"price blocks: {method}; the plan written out hour by hour "
             f"(largest hourly row violation {violation:.1e} of its bound) and certified against a Lagrangian bound on the "
             f"hourly model, the daily treasury priced at each leaf's duals and each site's hours solved as an LP"
         )
@@ -497,14 +497,10 @@ def _branch_on_decisions(
             # the first LP was the cold one: the plan and its repairs, warm, get at least as long
             cold_seconds = highs.getRunTime() - before
             deadline = end - cold_seconds
-        elif highs.getModelStatus() == highspy.HighsModelStatus.kTimeLimit and patience < left:
-            say(f"  branch and bound: a warm LP ran {patience:,.0f} s, restarting it cold")
-            highs.clearSolver()
-            highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
-            highs.run()
-        elif highs.getModelStatus() not in _SETTLED:
-            # as in _run: a warm start can lose its way (status unknown on a 12-block pivot year)
-            say(f"  branch and bound: a warm LP ended {highs.modelStatusToString(highs.getModelStatus())}, restarting it cold")
+        elif (highs.getModelStatus() == highspy.HighsModelStatus.kTimeLimit and patience < left) or highs.getModelStatus() not in _SETTLED:
+            # as in _run, a warm start can also lose its way (status unknown on a 12-block pivot year)
+            why = f"ran {patience:,.0f} s" if highs.getModelStatus() in _SETTLED else f"ended {highs.modelStatusToString(highs.getModelStatus())}"
+            say(f"  branch and bound: a warm LP {why}, restarting it cold")
             highs.clearSolver()
             highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
             highs.run()
@@ -614,7 +610,8 @@ class _SiteBound:
         if repn.sense != pyo.maximize:
             raise ValueError("the price-block bound is for a maximisation")
         self.repn = repn
-        self.col_lower, self.col_upper, row_lower, row_upper = _bounds(repn)
+        self.bounds = _bounds(repn)
+        self.col_lower, self.col_upper, row_lower, row_upper = self.bounds
         flagged = {id(component) for component, _ in _flagged(model, "couples_sites")}
         coupling = np.array([id(row.constraint.parent_component()) in flagged for row in repn.rows], dtype=bool)
         self.coupling_keys = [(repn.rows[i].constraint.name, repn.rows[i].bound_type) for i in np.flatnonzero(coupling)]
@@ -709,17 +706,7 @@ class _SiteBound:
     def plan_value(self) -> tuple[float, float]:
         """(objective, largest violation of a row or column bound relative to the bound, at least 1) of the loaded plan."""
         x = np.array([var.value for var in self.repn.columns], dtype=float)
-        activity = self.repn.A @ x
-        _, _, row_lower, row_upper = _bounds(self.repn)
-
-        def worst(value: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
-            with np.errstate(invalid="ignore"):
-                below = (lower - value) / np.maximum(1.0, np.abs(lower))
-                above = (value - upper) / np.maximum(1.0, np.abs(upper))
-            return float(np.nanmax(np.maximum(below, above), initial=0.0))
-
-        violation = max(worst(activity, row_lower, row_upper), worst(x, self.col_lower, self.col_upper))
-        return float(self.repn.c @ x + self.repn.offset), violation
+        return float(self.repn.c @ x + self.repn.offset), _worst_violation(self.repn, x, self.bounds, relative=True)
 
 
 def _flagged(model: pyo.ConcreteModel, suffix_name: str) -> list[tuple]:
@@ -849,8 +836,21 @@ def plan_violation(model: pyo.ConcreteModel) -> float:
     repn = compile_matrices(model)
     if not repn.columns:
         return 0.0
-    x = np.array([var.value for var in repn.columns], dtype=float)
-    col_lower, col_upper, row_lower, row_upper = _bounds(repn)
-    activity = repn.A @ x
-    worst = np.max(np.maximum(col_lower - x, x - col_upper), initial=0.0)
-    return float(max(worst, np.max(np.maximum(row_lower - activity, activity - row_upper), initial=0.0)))
+    return _worst_violation(repn, np.array([var.value for var in repn.columns], dtype=float), _bounds(repn))
+
+
+def _worst_violation(repn, x: np.ndarray, bounds: tuple[np.ndarray, ...], relative: bool = False) -> float:
+    """Largest amount by which ``x`` breaks a row or column bound of a compiled model (``_bounds``'s order), [row units]
+    or, ``relative``, as a share of the bound broken (at least 1) [-]."""
+    col_lower, col_upper, row_lower, row_upper = bounds
+
+    def worst(value: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+        below, above = lower - value, value - upper
+        if relative:
+            # an infinite bound stays as it is (inf / inf would be nan); a value without one (nan) still shows
+            with np.errstate(invalid="ignore"):
+                below = np.where(np.isinf(lower), below, below / np.maximum(1.0, np.abs(lower)))
+                above = np.where(np.isinf(upper), above, above / np.maximum(1.0, np.abs(upper)))
+        return float(np.max(np.maximum(below, above), initial=0.0))
+
+    return max(worst(x, col_lower, col_upper), worst(repn.A @ x, row_lower, row_upper))
