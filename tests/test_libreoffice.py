@@ -66,6 +66,20 @@ def test_libreoffice_opens_the_report_and_reads_the_summary_values(example, tmp_
     pnl = pd.read_csv(tmp_path / "report-P&L.csv")
     assert pnl["Total"].iloc[-1] == pytest.approx(summary["objective_usd"], rel=1e-13)
 
+    # the table sheets' rows are written as XML by optimizer.report.sheetxml, not by openpyxl
+    dispatch = pd.read_csv(run / "dispatch.csv")
+    shown = pd.read_csv(tmp_path / "report-Dispatch.csv")
+    assert len(shown) == len(dispatch) > 0
+    local = pd.to_datetime(dispatch["period_start"].str[:19])
+    assert (pd.to_datetime(shown.iloc[:, 0]) == local).all()
+    for column, values in zip(shown.columns[1:], dispatch.columns[1:]):
+        if not pd.api.types.is_numeric_dtype(dispatch[values]):
+            assert (shown[column] == dispatch[values]).all(), column
+        else:
+            assert shown[column].to_numpy() == pytest.approx(dispatch[values].to_numpy(), rel=1e-13, abs=1e-9), column
+    fleet = pd.read_csv(tmp_path / "report-Fleet plan.csv")
+    assert fleet.iloc[-1, 0] == "Total" and fleet.iloc[-1]["Retired [units]"] == fleet["Retired [units]"].iloc[:-1].sum()
+
 
 def test_libreoffice_opens_the_scenario_pack(tmp_path):
     out = tmp_path / "pack"
