@@ -204,7 +204,7 @@ def solve(
     if blocks is not None:
         say("compiling the hourly model for the bound on the plan")
         hourly = _SiteBound(model, options)
-        blocks, recut_seconds, recut_handoff_seconds = _refined(blocks, model, hourly, options, remaining(), say)
+        blocks, recut_seconds, recut_handoff_seconds, whole_bound = _refined(blocks, model, hourly, options, remaining(), say)
     session = _Session(model if blocks is None else blocks.model, options)
     runs, bound, method, search, screened = [], None, "one solve", None, None
     decisions = [var for var in _monthly_decisions(session.model) if var.is_integer() and not var.fixed]
@@ -260,12 +260,18 @@ def solve(
         say(f"writing the plan out hour by hour; bounding the hourly model at the {len(search.leaves)} leaves of the search")
         blocks.write_out(model)
         objective, violation = hourly.plan_value()
-        bound = hourly.bound(search.leaves, [model.find_component(var.name) for var in decisions])
+        leaves_bound = hourly.bound(search.leaves, [model.find_component(var.name) for var in decisions], started + options.time_limit_s)
+        if leaves_bound is None:
+            statuses.append(highspy.HighsModelStatus.kTimeLimit)
+        bound = min(whole_bound, math.inf if leaves_bound is None else leaves_bound)
         duals = blocks.hourly_duals(duals or ComponentMap(), model)
+        at = "the re-cut's duals, every leaf together (time ran out before each leaf had its own)" if leaves_bound is None else (
+            "each leaf's duals" if leaves_bound <= whole_bound else "the re-cut's duals, every leaf together (below the leaves' own)"
+        )
         method = (
             f"price blocks: {method}; the plan written out hour by hour "
             f"(largest hourly row violation {violation:.1e} of its bound) and certified against a Lagrangian bound on the "
-            f"hourly model, the daily treasury priced at each leaf's duals and each site's hours solved as an LP"
+            f"hourly model, the daily treasury priced at {at} and each site's hours solved as an LP"
         )
         # the written-out plan must keep the hourly rows as it kept the blocked ones
         troubled = violation > WRITTEN_OUT_TOLERANCE
@@ -297,8 +303,9 @@ def solve(
 
 def _refined(
     blocks: PriceBlocks, model: pyo.ConcreteModel, hourly: _SiteBound, options: SolverOptions, time_limit_s: float, say: Callable[[str], None]
-) -> tuple[PriceBlocks, float, float]:
-    """(the price blocks re-cut where the hourly dispatch of the bound's site LPs changes, HiGHS seconds, hand-off seconds).
+) -> tuple[PriceBlocks, float, float, float]:
+    """(the price blocks re-cut where the hourly dispatch of the bound's site LPs changes, HiGHS seconds, hand-off seconds,
+    L(y) at the blocked LP's duals y, a bound on the whole hourly model [objective unit]; +inf if not computed).
 
     The blocked model's LP relaxation (every integer relaxed) gives duals y on the daily
     treasury; the site LPs of L(y) then dispatch every hour at those prices, and cutting the
@@ -312,16 +319,17 @@ def _refined(
     session.highs.run()
     seconds = session.seconds, session.handoff_seconds
     if session.highs.getModelStatus() != highspy.HighsModelStatus.kOptimal:
-        return blocks, *seconds
+        return blocks, *seconds, math.inf
     duals = np.asarray(session.highs.getSolution().row_dual, dtype=float)[hourly.rows_in(session)]
     none = np.zeros(0, dtype=np.int64)
-    if not math.isfinite(hourly.value(duals, none, none, none)):
-        return blocks, *seconds
+    whole = hourly.value(duals, none, none, none)
+    if not math.isfinite(whole):
+        return blocks, *seconds, math.inf
     hourly.load_local()
     refined = blocks.refined(model)
     say(f"price blocks: {blocks.model.time.period_hours.size:,}, re-cut where the hourly dispatch at the blocked LP's duals changes: "
         f"{refined.model.time.period_hours.size:,}")
-    return refined, *seconds
+    return refined, *seconds, whole
 
 
 class _Session:
@@ -697,11 +705,20 @@ class _SiteBound:
         self.seconds += time.perf_counter() - began
         return total if not math.isnan(total) else math.inf
 
-    def bound(self, leaves: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], decisions: list) -> float:
-        """The largest L over the leaves of a search on ``decisions`` (the full model's variables) [objective unit]."""
+    def bound(self, leaves: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], decisions: list, deadline: float) -> float | None:
+        """The largest L over the leaves of a search on ``decisions`` (the full model's variables) [objective unit].
+
+        None if ``deadline`` (a ``time.perf_counter`` time [s]) passes before every leaf has its L:
+        a leaf without one is bounded by nothing the others say.
+        """
         columns = np.array([self.position.get(id(var), -1) for var in decisions], dtype=np.int64)
         kept = columns >= 0
-        return max(self.value(duals, columns[kept], lower[kept], upper[kept]) for lower, upper, duals in leaves)
+        largest = -math.inf
+        for lower, upper, duals in leaves:
+            if time.perf_counter() >= deadline:
+                return None
+            largest = max(largest, self.value(duals, columns[kept], lower[kept], upper[kept]))
+        return largest
 
     def plan_value(self) -> tuple[float, float]:
         """(objective, largest violation of a row or column bound relative to the bound, at least 1) of the loaded plan."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import math
 from pathlib import Path
 
 import numpy as np
@@ -133,7 +134,7 @@ def test_blocks_recut_where_the_hourly_dispatch_changes_lose_nothing_in_the_lp()
     exact = relaxed_lp_value(hourly)
     blocks = build_price_blocked(case)
     assert relaxed_lp_value(blocks.model) < exact * (1 - 1e-4)
-    recut, _, _ = _refined(blocks, hourly, _SiteBound(hourly, case.spec.solver), case.spec.solver, 60.0, lambda _: None)
+    recut, _, _, _ = _refined(blocks, hourly, _SiteBound(hourly, case.spec.solver), case.spec.solver, 60.0, lambda _: None)
     assert recut.model.time.period_hours.size > blocks.model.time.period_hours.size
     # 1.2e-6 short measured: one set of treasury prices cannot say how a binding cash row splits the hours
     assert relaxed_lp_value(recut.model) == pytest.approx(exact, rel=1e-5)
@@ -164,6 +165,31 @@ def test_the_bound_holds_every_hourly_plan_and_the_plan_is_within_it(hourly_and_
     assert report.mip_gap == pytest.approx((report.bound_usd - report.objective_usd) / report.objective_usd)
     # with the blocks re-cut, the certificate is within 0.1% here (0.089% measured; 0.34% without the re-cut)
     assert 0.0 <= report.mip_gap < 1e-3
+
+
+def test_the_bound_is_the_smaller_of_the_leaves_and_the_whole_model_at_the_re_cuts_duals(hourly_and_blocked, monkeypatch):
+    reference, _, complete = hourly_and_blocked
+    # time runs out before the first leaf is bounded: L at the re-cut's duals, over every leaf
+    # together, is then the bound, and the plan is the same
+    bound_leaves = _SiteBound.bound
+    monkeypatch.setattr(_SiteBound, "bound", lambda self, leaves, decisions, deadline: bound_leaves(self, leaves, decisions, -math.inf))
+    case = two_site_case()
+    model = build_model(case)
+    cut_short = solve(model, case.spec.solver, blocks=build_price_blocked(case))
+    assert cut_short.status == "time_limit" and "time ran out" in cut_short.method
+    assert cut_short.objective_usd == pytest.approx(complete.objective_usd, rel=1e-9)
+    # a Lagrangian bound on the whole model holds its LP relaxation (weak duality) and so every plan
+    assert cut_short.bound_usd >= relaxed_lp_value(build_model(case)) * (1 - 1e-9)
+    assert reference.objective_usd <= cut_short.bound_usd
+    # here the leaves' own duals bound tighter (1,732,519 against 1,734,656 USD measured), so they are the bound
+    assert "each leaf's duals" in complete.method
+    assert complete.bound_usd < cut_short.bound_usd * (1 - 1e-4)
+    # leaves that bound worse than the whole model leave the whole model's bound
+    monkeypatch.setattr(_SiteBound, "bound", lambda self, leaves, decisions, deadline: 2 * cut_short.bound_usd)
+    model = build_model(case)
+    loose = solve(model, case.spec.solver, blocks=build_price_blocked(case))
+    assert loose.bound_usd == pytest.approx(cut_short.bound_usd, rel=1e-12) and "below the leaves' own" in loose.method
+    assert loose.status == complete.status
 
 
 @pytest.mark.parametrize(
