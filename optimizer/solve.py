@@ -265,9 +265,12 @@ def solve(
             statuses.append(highspy.HighsModelStatus.kTimeLimit)
         bound = min(whole_bound, math.inf if leaves_bound is None else leaves_bound)
         duals = blocks.hourly_duals(duals or ComponentMap(), model)
-        at = "the re-cut's duals, every leaf together (time ran out before each leaf had its own)" if leaves_bound is None else (
-            "each leaf's duals" if leaves_bound <= whole_bound else "the re-cut's duals, every leaf together (below the leaves' own)"
-        )
+        if leaves_bound is None:
+            at = "the re-cut's duals, every leaf together (time ran out before each leaf had its own)"
+        elif leaves_bound <= whole_bound:
+            at = "each leaf's duals"
+        else:
+            at = "the re-cut's duals, every leaf together (below the leaves' own)"
         method = (
             f"price blocks: {method}; the plan written out hour by hour "
             f"(largest hourly row violation {violation:.1e} of its bound) and certified against a Lagrangian bound on the "
