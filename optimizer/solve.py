@@ -263,14 +263,12 @@ def solve(
         leaves_bound = hourly.bound(search.leaves, [model.find_component(var.name) for var in decisions], started + options.time_limit_s)
         if leaves_bound is None:
             statuses.append(highspy.HighsModelStatus.kTimeLimit)
-        bound = min(whole_bound, math.inf if leaves_bound is None else leaves_bound)
-        duals = blocks.hourly_duals(duals or ComponentMap(), model)
-        if leaves_bound is None:
-            at = "the re-cut's duals, every leaf together (time ran out before each leaf had its own)"
+            bound, at = whole_bound, "the re-cut's duals, every leaf together (time ran out before each leaf had its own)"
         elif leaves_bound <= whole_bound:
-            at = "each leaf's duals"
+            bound, at = leaves_bound, "each leaf's duals"
         else:
-            at = "the re-cut's duals, every leaf together (below the leaves' own)"
+            bound, at = whole_bound, "the re-cut's duals, every leaf together (below the leaves' own)"
+        duals = blocks.hourly_duals(duals or ComponentMap(), model)
         method = (
             f"price blocks: {method}; the plan written out hour by hour "
             f"(largest hourly row violation {violation:.1e} of its bound) and certified against a Lagrangian bound on the "
