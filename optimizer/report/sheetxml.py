@@ -75,8 +75,7 @@ def _column_cells(column: pd.Series, letter: str, numbers: np.ndarray, fmt: str 
         raise TypeError(f"column {column.name!r}: Excel has no time zones; make the datetimes naive first")
     if pd.api.types.is_datetime64_dtype(column.dtype):
         stamps = column.to_numpy(dtype="datetime64[ns]")
-        serial = (stamps - _EXCEL_EPOCH).astype(np.int64) / _NS_PER_DAY
-        return _number_cells(refs, serial, ~np.isnat(stamps), style(fmt or DATETIME_FORMAT))
+        return _number_cells(refs, _serial(stamps), ~np.isnat(stamps), style(fmt or DATETIME_FORMAT))
     if column.dtype == bool:
         s = _style_attribute(style(fmt))
         return [f'<c r="{r}"{s} t="b"><v>{int(v)}</v></c>' for r, v in zip(refs, column.tolist())]
@@ -130,8 +129,7 @@ def _value_cell(ref: str, value, style: Style, where: str) -> str:
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None:
             raise TypeError(f"{where}: Excel has no time zones; make the datetimes naive first")
-        serial = (np.datetime64(value, "ns") - _EXCEL_EPOCH).astype(np.int64) / _NS_PER_DAY
-        return f'<c r="{ref}"{_style_attribute(style(DATETIME_FORMAT))} t="n"><v>{serial!s}</v></c>'
+        return f'<c r="{ref}"{_style_attribute(style(DATETIME_FORMAT))} t="n"><v>{_serial(np.datetime64(value, "ns"))!s}</v></c>'
     if isinstance(value, dt.date):
         days = (value - dt.date(1899, 12, 30)).days
         return f'<c r="{ref}"{_style_attribute(style(DATE_FORMAT))} t="n"><v>{days}</v></c>'
@@ -147,6 +145,11 @@ def _string_body(value: str, style_id: int, where: str) -> str:
     space = ' xml:space="preserve"' if value != value.strip() else ""
     text = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return f'{_style_attribute(style_id)} t="inlineStr"><is><t{space}>{text}</t></is></c>'
+
+
+def _serial(stamps: np.ndarray) -> np.ndarray:
+    """Excel's serial date of naive ``datetime64[ns]`` values: days since 1899-12-30 [d]."""
+    return (stamps - _EXCEL_EPOCH).astype(np.int64) / _NS_PER_DAY
 
 
 def _style_attribute(style_id: int) -> str:
