@@ -138,10 +138,10 @@ def measure(weeks: int | None, models: int, bare: bool, price_blocks: int | None
         import highspy
 
         # the solve changed no bounds of the Pyomo model: it compiles to what HiGHS was given
-        _, lp, _ = _compile(model)
-        row["columns"], row["rows"] = lp.num_col_, lp.num_row_
+        problem = _compile(model)
+        row["rows"], row["columns"] = problem.repn.A.shape
         writer = _highs(case.spec.solver, case.spec.solver.time_limit_s)
-        writer.passModel(lp)
+        problem.pass_to(writer)
         with tempfile.TemporaryDirectory() as out:
             mps = str(Path(out) / "model.mps")
             writer.writeModel(mps)

@@ -6,8 +6,9 @@ This module reads the rows ``hashplan`` builds directly:
 
 - a :class:`models.expr.MatrixRows` component (the in-service rows, 333,000 of the year's
   375,000) is taken as the sparse matrix it holds, with no expression at all;
-- a flat ``LinearExpression`` (``models.expr.linear``), and sums, named expressions,
-  negations and products with a number around them, are read term by term without a visitor;
+- an ``ArrayLinearExpression`` (``models.expr.linear``) is taken as its arrays, and a flat
+  ``LinearExpression``, sums, named expressions, negations and products with a number around
+  them are read term by term without a visitor;
 - anything else (parameters, other nodes) goes through Pyomo's own linear visitor, so every
   linear model compiles, only the usual rows faster.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 import pyomo.environ as pyo
@@ -42,7 +44,7 @@ from pyomo.core.expr.numeric_expr import (
 from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression
 from pyomo.repn.linear import LinearRepnVisitor
 
-from models.expr import MatrixRows
+from models.expr import ArrayLinearExpression, MatrixRows
 
 Row = namedtuple("Row", ["constraint", "bound_type"])
 """One matrix row: its constraint and which of its bounds it carries (0 both, 1 upper, -1 lower)."""
@@ -104,6 +106,13 @@ def _read(expr, scale: float, coefficients: list, variables: list) -> float:
     with a number; raises :class:`_NotFlat` on anything else (parameters, nonlinear nodes).
     """
     cls = expr.__class__
+    if cls is ArrayLinearExpression:
+        coefs, found, constant = expr.arrays()
+        if not all(map(_is_variable_class, set(map(type, found)))):
+            raise _NotFlat
+        coefficients.extend((coefs if scale == 1.0 else scale * coefs).tolist())
+        variables.extend(found)
+        return scale * constant
     if cls is LinearExpression:
         args = expr.args
         if set(map(type, args)) <= _FLAT_TERMS:
@@ -327,6 +336,46 @@ def _compile(model: pyo.ConcreteModel) -> Matrices:
         rows=[rows[i] for i in kept_rows],
         sense=objectives[0].sense,
     )
+
+
+_OWN_BOUNDS = attrgetter("_lb", "_ub", "_domain")
+_PLAIN_BOUND_TYPES = {int, float, type(None)}
+
+
+def column_bounds(columns: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lower and upper bound of each variable, the tighter of its own and its domain's (infinite
+    where none), and whether it is integer: the same as Pyomo's ``bounds`` and ``is_integer()``.
+
+    Asking each variable costs about 4 µs (1.7 s on a 3-site x 12-model year's 350,000 columns).
+    Here each variable's own bounds are read once, and each distinct domain's bounds and
+    integrality, of which a model has a handful, once per domain. A bound that is not a plain
+    number (a parameter or an expression) or is not a valid one (nan, or +inf as a lower bound)
+    is asked of the variable after all, so it gets Pyomo's value or Pyomo's error.
+    """
+    n = len(columns)
+    if not n:
+        return np.empty(0), np.empty(0), np.empty(0, dtype=bool)
+    own_lower, own_upper, domains = zip(*map(_OWN_BOUNDS, columns))
+    domain_ids = np.fromiter(map(id, domains), dtype=np.int64, count=n)
+    _, first, which = np.unique(domain_ids, return_index=True, return_inverse=True)
+    which = which.ravel()
+    domain_bounds = np.array([columns[i].domain.bounds() for i in first], dtype=float).reshape(-1, 2)
+    integer = np.array([columns[i].is_integer() for i in first], dtype=bool)[which]
+    bounds = []
+    for own, unbounded, tighter, domain_bound in ((own_lower, -np.inf, np.fmax, domain_bounds[:, 0]), (own_upper, np.inf, np.fmin, domain_bounds[:, 1])):
+        plain = np.fromiter((type(b) in _PLAIN_BOUND_TYPES for b in own), dtype=bool, count=n)
+        given = np.fromiter((b is not None for b in own), dtype=bool, count=n)
+        # None (and, until asked, anything not a number) becomes nan, which fmax and fmin pass over
+        bound = np.array(own if plain.all() else [b if p else None for b, p in zip(own, plain.tolist())], dtype=float)
+        asked = ~plain | (given & ~(np.isfinite(bound) | (bound == unbounded)))
+        bound[bound == unbounded] = np.nan
+        bound = tighter(bound, domain_bound[which])
+        side = 0 if unbounded < 0 else 1
+        for j in np.flatnonzero(asked).tolist():
+            value = columns[j].bounds[side]
+            bound[j] = np.nan if value is None else value
+        bounds.append(np.where(np.isnan(bound), unbounded, bound))
+    return bounds[0], bounds[1], integer
 
 
 def _rows_with_variables(A: scipy.sparse.csc_matrix, rhs: np.ndarray, rows: list[Row]) -> np.ndarray:

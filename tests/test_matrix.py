@@ -10,10 +10,11 @@ import numpy as np
 import pyomo.environ as pyo
 import pytest
 import scipy.sparse
+from pyomo.core.expr.numeric_expr import LinearExpression
 
 from models.build import build_model
 from models.expr import MatrixRows, linear
-from optimizer.matrix import InfeasibleConstantRow, compile_matrices
+from optimizer.matrix import InfeasibleConstantRow, column_bounds, compile_matrices
 from test_reference_build import by_name, coefficients
 from test_twin import CASES
 
@@ -53,6 +54,7 @@ def every_form():
     m.only_fixed = pyo.Constraint(expr=linear([2.0], [m.fixed]) <= 6.0)
     m.scaled = pyo.Constraint(expr=1.5 * m.site_load[0] - m.site_load[1] + (-m.x[3]) <= 2.0)
     m.parameter = pyo.Constraint(expr=m.price * m.x[1] + m.y <= 8.0)
+    m.sum_of_linears = pyo.Constraint(expr=2.0 + linear([1.0, -1.0], [m.x[0], m.x[2]], 1.0) + m.x[3] + linear([3.0], [m.y]) >= -4.0)
     m.off = pyo.Constraint(expr=m.x[0] <= 0.0)
     m.off.deactivate()
     A = scipy.sparse.csr_matrix(np.array([[1.0, -1.0, 0.0], [0.0, 2.0, 1.0], [1.0, 1.0, 1.0], [0.0, 1.0, -1.0], [1.0, 0.0, 0.0]]))
@@ -89,6 +91,34 @@ def test_a_matrix_row_reads_as_an_ordinary_constraint():
         m.rows["a", 0].set_value(m.x[0] <= 1.0)
 
 
+def test_an_array_linear_expression_is_the_linear_expression_it_stands_for():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(4), initialize=lambda _, i: i + 1.0)
+    coefs, variables = [1.5, -2.0, 3.0], [m.x[0], m.x[1], m.x[2]]
+    ours = linear(coefs, variables, 4.0)
+    pyomos = LinearExpression(constant=4.0, linear_coefs=coefs, linear_vars=variables)
+    assert str(ours) == str(pyomos) == "4.0 + 1.5*x[0] - 2.0*x[1] + 3.0*x[2]"
+    assert pyo.value(ours) == 4.0 + 1.5 * 1 - 2.0 * 2 + 3.0 * 3
+    assert (ours.constant, ours.linear_coefs, [v.name for v in ours.linear_vars]) == (4.0, (1.5, -2.0, 3.0), ["x[0]", "x[1]", "x[2]"])
+    # sums with it are plain LinearExpressions and leave it as it was
+    for combined, expected in ((ours + m.x[3], 14.5), (1.0 + ours, 11.5), (ours + linear([2.0], [m.x[3]]), 18.5)):
+        assert type(combined) is LinearExpression and pyo.value(combined) == expected
+    assert ours.nargs() == 4 and pyo.value(ours) == 10.5
+    m.row = pyo.Constraint(expr=ours <= 20.0)
+    m.profit = pyo.Objective(expr=linear([1.0], [m.x[3]]), sense=pyo.maximize)
+    copy = m.clone()
+    assert copy.row.body.args[1].args[1] is copy.x[0] and str(copy.row.body) == str(m.row.body)
+    compiled = assert_same_as_pyomo(copy)
+    assert sorted(compiled.A.data.tolist()) == [-2.0, 1.5, 3.0] and compiled.rhs.tolist() == [16.0]
+
+
+def test_an_array_linear_expression_needs_a_coefficient_per_variable():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(2))
+    with pytest.raises(ValueError, match=r"\(3,\) coefficients for 2 variables"):
+        linear([1.0, 2.0, 3.0], [m.x[0], m.x[1]])
+
+
 def test_matrix_rows_refuse_inconsistent_shapes_and_bounds():
     m = pyo.ConcreteModel()
     m.x = pyo.Var(range(2))
@@ -110,6 +140,64 @@ def test_a_row_left_with_only_fixed_variables_must_hold():
         compile_matrices(m)
 
 
+def pyomo_bounds(columns):
+    """Each variable's bounds and integrality as Pyomo gives them, None as infinite."""
+    lower = [-np.inf if var.lb is None else var.lb for var in columns]
+    upper = [np.inf if var.ub is None else var.ub for var in columns]
+    return np.array(lower, dtype=float), np.array(upper, dtype=float), np.array([var.is_integer() for var in columns], dtype=bool)
+
+
+def test_column_bounds_are_pyomos_for_every_kind_of_bound_and_domain():
+    m = pyo.ConcreteModel()
+    m.p = pyo.Param(initialize=-2.0, mutable=True)
+    kinds = [
+        dict(),
+        dict(bounds=(None, None)),
+        dict(bounds=(-3.0, 7)),
+        dict(bounds=(-np.inf, np.inf)),
+        dict(domain=pyo.NonNegativeReals, bounds=(-3.0, None)),
+        dict(domain=pyo.NonNegativeReals, bounds=(2, 5.5)),
+        dict(domain=pyo.NonPositiveReals, bounds=(-4, 3)),
+        dict(domain=pyo.Binary, bounds=(-1, 5)),
+        dict(domain=pyo.Binary, bounds=(0.5, None)),
+        dict(domain=pyo.NonNegativeIntegers, bounds=(None, 12)),
+        dict(domain=pyo.Integers, bounds=(-2.5, np.inf)),
+        dict(domain=pyo.Reals, bounds=(m.p, 4 * m.p + 10)),
+        dict(domain=pyo.UnitInterval, bounds=(0.25, None)),
+        dict(domain=pyo.PercentFraction),
+    ]
+    for i, kind in enumerate(kinds):
+        m.add_component(f"x{i}", pyo.Var(range(3), **kind))
+    columns = list(m.component_data_objects(pyo.Var))
+    # a bound set on one variable of a family, and a family's bound changed after construction
+    m.x0[1].setlb(1.5)
+    m.x9[2].setub(None)
+    m.p = 1.0
+    ours = column_bounds(columns)
+    for mine, pyomos in zip(ours, pyomo_bounds(columns)):
+        np.testing.assert_array_equal(mine, pyomos)
+    at = {id(var): j for j, var in enumerate(columns)}
+    assert ours[0][at[id(m.x11[0])]] == 1.0 and ours[1][at[id(m.x11[0])]] == 14.0
+    assert [ours[2][at[id(var)]] for var in (m.x7[0], m.x9[0], m.x10[0], m.x2[0], m.x12[0])] == [True, True, True, False, False]
+
+
+def test_column_bounds_refuse_what_pyomo_refuses():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(2), bounds=(0, 1))
+    m.x[1]._lb = float("nan")  # what Var's setter refuses, set around it: the reader must not take it as "no bound"
+    with pytest.raises(ValueError, match="invalid non-finite lower bound"):
+        column_bounds(list(m.x.values()))
+    m.x[1]._lb, m.x[0]._ub = 0.0, -np.inf
+    with pytest.raises(ValueError, match="invalid non-finite upper bound"):
+        column_bounds(list(m.x.values()))
+
+
+def test_column_bounds_of_no_columns_are_empty():
+    assert [part.size for part in column_bounds([])] == [0, 0, 0]
+
+
 @pytest.mark.parametrize("name", list(CASES))
 def test_product_models_compile_as_pyomo_compiles_them(name):
-    assert_same_as_pyomo(build_model(CASES[name]()))
+    compiled = assert_same_as_pyomo(build_model(CASES[name]()))
+    for mine, pyomos in zip(column_bounds(compiled.columns), pyomo_bounds(compiled.columns)):
+        np.testing.assert_array_equal(mine, pyomos)

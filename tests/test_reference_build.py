@@ -1,10 +1,11 @@
 """Speed never changes answers: the fast build against a straightforward one.
 
 Every block builds its sums with :func:`models.expr.linear`, which hands Pyomo prepared
-coefficient lists as one expression node, and the in-service rows as one sparse matrix
+coefficient lists as one expression node, and the in-service and interconnect rows as sparse matrices
 (:class:`models.expr.MatrixRows`). The reference build replaces ``linear``, in every module
 that uses it, with the textbook ``constant + sum(c * v)`` through Pyomo's operator
-overloading, and the matrix with one rule-built constraint per row. Both builds must compile
+overloading, and the two matrices (in-service and interconnect rows) with one rule-built
+constraint per row. Both builds must compile
 (with Pyomo's own compiler) to the same matrices (each coefficient found by row and column
 name) and solve to the same objective.
 """
@@ -36,7 +37,7 @@ def straightforward_linear(coefs, variables, constant=0.0):
     return expression
 
 
-def straightforward_in_service_rows(block, case, running):
+def straightforward_in_service_rows(block, case, running, installed):
     """machines_within_installed_fleet as a rule: running machines of a (site, model) <= available installed."""
     availability = {m.name: m.availability for m in case.spec.miner_models}
 
@@ -45,6 +46,21 @@ def straightforward_in_service_rows(block, case, running):
         return sum(running[k, t] for k in case.classes_by_group[(site, model)]) <= in_service
 
     block.machines_within_installed_fleet = pyo.Constraint(block.GROUPS_R, range(case.grid.n_periods), rule=rule)
+
+
+def straightforward_interconnect_rows(block, model, case, load_mw):
+    """site_load_within_interconnect as a rule: machines with auxiliaries, plus MW converted to hosting, <= interconnect."""
+    hosting = model.component("hosting")
+    hosted = set(hosting.SITES_HPC) if hosting is not None else set()
+    interconnect = {s.name: s.interconnect_mw for s in case.spec.sites}
+
+    def rule(b, site, t):
+        load = sum(load_mw[k] * model.fleet.running[k, t] for k, c in enumerate(case.machine_classes) if c.site == site)
+        if site in hosted:
+            load = load + hosting.converted_mw[site, case.grid.day_of_period[t]]
+        return load <= interconnect[site]
+
+    block.site_load_within_interconnect = pyo.Constraint(block.SITES, range(case.grid.n_periods), rule=rule)
 
 
 def renewal_and_hosting_case():
@@ -100,6 +116,7 @@ def test_the_fast_build_is_the_straightforward_build(name, monkeypatch):
     for module in (fleet, hosting, power, time, treasury):
         monkeypatch.setattr(module, "linear", straightforward_linear)
     monkeypatch.setattr(fleet, "add_in_service_rows", straightforward_in_service_rows)
+    monkeypatch.setattr(power, "add_interconnect_rows", straightforward_interconnect_rows)
     reference = build_model(case)
     monkeypatch.undo()
     ours, theirs = coefficients(fast), coefficients(reference)

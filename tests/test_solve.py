@@ -157,3 +157,24 @@ def test_a_warm_run_that_ends_unknown_is_solved_again_cold(monkeypatch):
     assert highs.runs >= 3 and highs.cleared == 1
     assert report.status == expected.status == "optimal"
     assert report.objective_usd == pytest.approx(expected.objective_usd, rel=1e-9)
+
+
+def test_the_compiled_model_reaches_highs_as_compiled_or_not_at_all():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(2), bounds=(0, 4))
+    m.n = pyo.Var(domain=pyo.NonNegativeIntegers, bounds=(0, 2.5))
+    m.row = pyo.Constraint(expr=m.x[0] + 2 * m.x[1] + m.n <= 5.5)
+    m.profit = pyo.Objective(expr=m.x[0] + m.x[1] + 3 * m.n + 1.0, sense=pyo.maximize)
+    problem = solve_module._compile(m)
+    highs = highspy.Highs()
+    highs.setOptionValue("output_flag", False)
+    problem.pass_to(highs)
+    highs.run()
+    # by hand: n = 2 (integer, 3 a unit), then x0 = 3.5 (1 a unit of row), x1 = 0 (0.5 a unit of row)
+    assert highs.getInfo().objective_function_value == pytest.approx(1.0 + 6.0 + 3.5)
+    problem.pass_to(highs, relaxed=True)
+    highs.run()
+    assert highs.getInfo().objective_function_value == pytest.approx(1.0 + 7.5 + 3.0)  # n = 2.5, x0 = 3
+    broken = dataclasses.replace(problem, col_lower=np.full_like(problem.col_lower, np.nan))
+    with pytest.raises(RuntimeError, match="HiGHS refused the compiled model"):
+        broken.pass_to(highs)

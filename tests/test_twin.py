@@ -87,9 +87,12 @@ def slacks(lp: highspy.HighsLp, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def test_the_twin_is_the_same_model(name):
     case = CASES[name]()
     model = build_model(case)  # kept alive: compiled columns refer to their components weakly
-    repn, lp, integer = _compile(model)
+    problem = _compile(model)
+    repn, integer = problem.repn, problem.integer
     ours = highspy.Highs()
-    ours.passModel(lp)
+    ours.setOptionValue("output_flag", False)
+    problem.pass_to(ours)
+    lp = ours.getLp()
     twin = build_twin(case)
     theirs = twin.model.to_highspy()
     twin_lp = theirs.getLp()
