@@ -18,6 +18,7 @@ from pyomo.core.base.constraint import ConstraintData, IndexedConstraint
 from pyomo.core.base.set import Any
 from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
 from pyomo.core.expr.relational_expr import EqualityExpression, InequalityExpression, RangedExpression
+from pyomo.repn import standard_repn
 from pyomo.repn.util import sum_like_expression_types
 
 
@@ -33,9 +34,13 @@ class ArrayLinearExpression(LinearExpression):
     lines and daily BTC and cash flows have 3.4 million terms, and writing them cost about 0.6 s
     of its build and reading them back as long again in the hand-off. This one writes its terms
     only when they are first asked for (``args``: printing, ``pyo.value``, Pyomo's writers) and
-    ``optimizer.matrix`` reads the arrays instead (:meth:`arrays`). To everything else it is
-    the ``LinearExpression`` it stands for; one built from it by Pyomo (a sum with it, a clone)
-    is a plain ``LinearExpression``.
+    ``optimizer.matrix`` reads the arrays instead (:meth:`arrays`). One built from it by Pyomo
+    (a sum with it, a clone) is a plain ``LinearExpression``.
+
+    Pyomo's own walkers dispatch on a node's exact class: this module registers the class with
+    the LP writer and standard-form compiler and with ``standard_repn`` (persistent solvers,
+    mpi-sppy), which is every one ``hashplan`` uses. Others (bounds tightening, unit checks,
+    the GAMS and BARON writers) would refuse the model as having an unknown node.
 
     Parameters
     ----------
@@ -84,9 +89,11 @@ class ArrayLinearExpression(LinearExpression):
         return LinearExpression([*self.args, *other.args])
 
 
-# Pyomo's writers and its standard-form compiler walk a sum's terms only for the classes in this
-# set, matched exactly; any other node must have a handler of its own, and a subclass has none
+# Pyomo's expression walkers dispatch on a node's exact class, so a subclass must be registered
+# with each that is to read it: the LP writer and standard-form compiler (repn.util's sum-like
+# types) and standard_repn (Pyomo's persistent solvers, which mpi-sppy's hedging uses)
 sum_like_expression_types.add(ArrayLinearExpression)
+standard_repn._repn_collectors[ArrayLinearExpression] = standard_repn._repn_collectors[LinearExpression]
 
 
 class MatrixRowData(ConstraintData):
@@ -146,6 +153,8 @@ class MatrixRows(IndexedConstraint):
         if np.any(np.isposinf(lower) | np.isneginf(upper) | (lower > upper)):
             raise ValueError("MatrixRows: every row needs lower <= upper, lower < inf and upper > -inf")
         IndexedConstraint.__init__(self, Any, doc=doc)
+        self.rows: list[MatrixRowData] = []
+        """Each row's constraint, in the order of ``A``'s rows (filled on construction)."""
         self.A = A
         self.lower, self.upper = lower, upper
         self.variables = tuple(variables)
@@ -156,7 +165,8 @@ class MatrixRows(IndexedConstraint):
             return
         self._constructed = True
         component = weakref.ref(self)
-        self._data = {key: MatrixRowData(key, row, component) for row, key in enumerate(self._keys)}
+        self.rows = [MatrixRowData(key, row, component) for row, key in enumerate(self._keys)]
+        self._data = dict(zip(self._keys, self.rows))
         if len(self._data) != len(self._keys):
             raise ValueError(f"MatrixRows {self.name}: the keys are not distinct")
 

@@ -252,7 +252,7 @@ def _write_row(collector: _Collector, constraint, rows: list[Row], rhs: list[flo
 
 def _write_matrix_rows(collector: _Collector, component: MatrixRows, rows: list[Row], rhs: list[float]) -> None:
     """Append the active rows of a :class:`MatrixRows` as they are, without an expression per row."""
-    data = list(component.values())
+    data = component.rows
     active = np.fromiter((row.active for row in data), dtype=bool, count=len(data))
     lower, upper = component.lower, component.upper
     equal = lower == upper
@@ -269,7 +269,7 @@ def _write_matrix_rows(collector: _Collector, component: MatrixRows, rows: list[
     collector.row_index.extend((start + np.repeat(np.arange(len(source)), np.diff(selected.indptr))).tolist())
     collector.variables.extend(np.asarray(component.variables, dtype=object)[selected.indices].tolist())
     collector.values.extend(selected.data.tolist())
-    rows.extend(Row(data[r], k) for r, k in zip(source.tolist(), kind.tolist()))
+    rows.extend(map(Row, [data[r] for r in source.tolist()], kind.tolist()))
     rhs.extend(bound.tolist())
 
 

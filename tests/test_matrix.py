@@ -11,6 +11,7 @@ import pyomo.environ as pyo
 import pytest
 import scipy.sparse
 from pyomo.core.expr.numeric_expr import LinearExpression
+from pyomo.repn.standard_repn import generate_standard_repn
 
 from models.build import build_model
 from models.expr import MatrixRows, linear
@@ -104,6 +105,9 @@ def test_an_array_linear_expression_is_the_linear_expression_it_stands_for():
     for combined, expected in ((ours + m.x[3], 14.5), (1.0 + ours, 11.5), (ours + linear([2.0], [m.x[3]]), 18.5)):
         assert type(combined) is LinearExpression and pyo.value(combined) == expected
     assert ours.nargs() == 4 and pyo.value(ours) == 10.5
+    # Pyomo's standard_repn (its persistent solvers, mpi-sppy) reads it too
+    repn = generate_standard_repn(ours, compute_values=True)
+    assert (repn.constant, list(repn.linear_coefs), [v.name for v in repn.linear_vars]) == (4.0, coefs, ["x[0]", "x[1]", "x[2]"])
     m.row = pyo.Constraint(expr=ours <= 20.0)
     m.profit = pyo.Objective(expr=linear([1.0], [m.x[3]]), sense=pyo.maximize)
     copy = m.clone()
