@@ -105,6 +105,9 @@ def test_an_array_linear_expression_is_the_linear_expression_it_stands_for():
     for combined, expected in ((ours + m.x[3], 14.5), (1.0 + ours, 11.5), (ours + linear([2.0], [m.x[3]]), 18.5)):
         assert type(combined) is LinearExpression and pyo.value(combined) == expected
     assert ours.nargs() == 4 and pyo.value(ours) == 10.5
+    m.unset = pyo.Var()
+    with pytest.raises(ValueError, match="No value for uninitialized"):
+        pyo.value(linear([1.0, 2.0], [m.x[0], m.unset]))
     # Pyomo's standard_repn (its persistent solvers, mpi-sppy) reads it too
     repn = generate_standard_repn(ours, compute_values=True)
     assert (repn.constant, list(repn.linear_coefs), [v.name for v in repn.linear_vars]) == (4.0, coefs, ["x[0]", "x[1]", "x[2]"])
