@@ -34,9 +34,10 @@ class ArrayLinearExpression(LinearExpression):
     Pyomo's ``LinearExpression`` holds one ``MonomialTermExpression`` per term. The year's P&L
     lines and daily BTC and cash flows have 3.4 million terms, and writing them cost about 0.6 s
     of its build and reading them back as long again in the hand-off. This one writes its terms
-    only when they are first asked for (``args``: printing, Pyomo's writers); ``optimizer.matrix``
-    reads the arrays instead (:meth:`arrays`), and its value is the arrays' dot product. One built from it by Pyomo
-    (a sum with it, a clone) is a plain ``LinearExpression``.
+    only when they are first asked for (``args``: printing, Pyomo's writers);
+    ``optimizer.matrix`` reads the arrays instead (:meth:`arrays`), and its value is the
+    arrays' dot product. One built from it by Pyomo (a sum with it, a clone) is a plain
+    ``LinearExpression``.
 
     Pyomo's own walkers dispatch on a node's exact class: this module registers the class with
     the LP writer and standard-form compiler and with ``standard_repn`` (persistent solvers,
