@@ -620,7 +620,8 @@ class _SiteBound:
         if repn.sense != pyo.maximize:
             raise ValueError("the price-block bound is for a maximisation")
         self.repn = repn
-        self.bounds = _bounds(repn)
+        problem = _Problem.of(repn)
+        self.bounds = problem.bounds
         self.col_lower, self.col_upper, row_lower, row_upper = self.bounds
         flagged = {id(component) for component, _ in _flagged(model, "couples_sites")}
         coupling = np.array([id(row.constraint.parent_component()) in flagged for row in repn.rows], dtype=bool)
@@ -639,17 +640,22 @@ class _SiteBound:
         for label in np.unique(column_label[in_kept]):
             columns = np.flatnonzero(in_kept & (column_label == label))
             part_rows = np.flatnonzero(labels[: len(kept_rows)] == label)
+            rows_of_model = kept_rows[part_rows]
             part = Matrices(
                 columns=[repn.columns[j] for j in columns],
                 c=repn.c[columns],
                 offset=0.0,
                 A=kept[part_rows][:, columns].tocsc(),
-                rhs=repn.rhs[kept_rows[part_rows]],
-                rows=[repn.rows[i] for i in kept_rows[part_rows].tolist()],
+                rhs=repn.rhs[rows_of_model],
+                rows=[repn.rows[i] for i in rows_of_model.tolist()],
                 sense=repn.sense,
             )
+            # the whole model's bounds, sliced: a site's columns and rows bound as they do in it
+            part_problem = _Problem(
+                part, self.col_lower[columns], self.col_upper[columns], row_lower[rows_of_model], row_upper[rows_of_model], problem.integer[columns]
+            )
             highs = _highs(options, highspy.kHighsInf)
-            _Problem.of(part).pass_to(highs, relaxed=True)
+            part_problem.pass_to(highs, relaxed=True)
             self.parts.append((columns, highs))
         self.position = {id(var): j for j, var in enumerate(repn.columns)}
         self.handoff_seconds = time.perf_counter() - began
@@ -792,6 +798,11 @@ class _Problem:
         col_lower, col_upper, integer = column_bounds(repn.columns)
         return cls(repn, col_lower, col_upper, *_row_bounds(repn), integer)
 
+    @property
+    def bounds(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Column lower and upper bounds, then row lower and upper bounds (``_worst_violation``'s order)."""
+        return self.col_lower, self.col_upper, self.row_lower, self.row_upper
+
     def pass_to(self, highs: highspy.Highs, relaxed: bool = False) -> None:
         """Pass the model to ``highs``, integers relaxed if ``relaxed``.
 
@@ -820,12 +831,6 @@ def _highs(options: SolverOptions, time_limit_s: float) -> highspy.Highs:
     if options.threads:
         highs.setOptionValue("threads", int(options.threads))
     return highs
-
-
-def _bounds(repn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Column lower and upper bounds, then row lower and upper bounds, of a compiled model (infinite where none)."""
-    col_lower, col_upper, _ = column_bounds(repn.columns)
-    return (col_lower, col_upper, *_row_bounds(repn))
 
 
 def _row_bounds(repn) -> tuple[np.ndarray, np.ndarray]:
@@ -880,11 +885,11 @@ def plan_violation(model: pyo.ConcreteModel) -> float:
     repn = compile_matrices(model)
     if not repn.columns:
         return 0.0
-    return _worst_violation(repn, np.array([var.value for var in repn.columns], dtype=float), _bounds(repn))
+    return _worst_violation(repn, np.array([var.value for var in repn.columns], dtype=float), _Problem.of(repn).bounds)
 
 
 def _worst_violation(repn, x: np.ndarray, bounds: tuple[np.ndarray, ...], relative: bool = False) -> float:
-    """Largest amount by which ``x`` breaks a row or column bound of a compiled model (``_bounds``'s order), [row units]
+    """Largest amount by which ``x`` breaks a row or column bound of a compiled model (``_Problem.bounds``'s order), [row units]
     or, ``relative``, as a share of the bound broken (at least 1) [-]."""
     col_lower, col_upper, row_lower, row_upper = bounds
 
