@@ -23,13 +23,21 @@ from pyomo.repn import standard_repn
 from pyomo.repn.util import sum_like_expression_types
 
 
+def object_array(items) -> np.ndarray:
+    """``items`` as a new one-dimensional numpy array of objects (never unpacked, as ``numpy.array`` might)."""
+    if isinstance(items, np.ndarray) and items.dtype == object and items.ndim == 1:
+        return items.copy()
+    items = items if isinstance(items, (list, tuple, np.ndarray)) else list(items)
+    return np.fromiter(items, dtype=object, count=len(items))
+
+
 def linear(coefs: Sequence[float] | np.ndarray, variables: Sequence, constant: float = 0.0) -> ArrayLinearExpression:
     """``constant + sum(coefs[i] * variables[i])`` as one expression node."""
     return ArrayLinearExpression(coefs, variables, constant)
 
 
 class ArrayLinearExpression(LinearExpression):
-    """``constant + sum(coefs[i] * variables[i])``, held as an array of coefficients and a list of variables.
+    """``constant + sum(coefs[i] * variables[i])``, held as an array of coefficients and an array of variables.
 
     Pyomo's ``LinearExpression`` holds one ``MonomialTermExpression`` per term. The year's P&L
     lines and daily BTC and cash flows have 3.4 million terms, and writing them cost about 0.6 s
@@ -49,7 +57,7 @@ class ArrayLinearExpression(LinearExpression):
     coefs : sequence of float
         The coefficient of each variable.
     variables : sequence
-        Pyomo variables, as many as ``coefs``.
+        Pyomo variables, as many as ``coefs`` (kept as an object array).
     constant : float, optional
         The constant term.
     """
@@ -58,7 +66,7 @@ class ArrayLinearExpression(LinearExpression):
 
     def __init__(self, coefs: Sequence[float] | np.ndarray, variables: Sequence, constant: float = 0.0) -> None:
         self.coefs = np.asarray(coefs, dtype=float)
-        self.variables = list(variables)
+        self.variables = object_array(variables)
         if self.coefs.shape != (len(self.variables),):
             raise ValueError(f"linear: {self.coefs.shape} coefficients for {len(self.variables)} variables")
         self.constant_value = float(constant)
@@ -77,7 +85,7 @@ class ArrayLinearExpression(LinearExpression):
         # a copy (clone, pickle) restores the terms it read, equal to the arrays copied with them
         self._terms = terms
 
-    def arrays(self) -> tuple[np.ndarray, list, float]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, float]:
         """(coefficients, variables, constant) of the expression."""
         return self.coefs, self.variables, self.constant_value
 
@@ -163,11 +171,11 @@ class MatrixRows(IndexedConstraint):
         if np.any(np.isposinf(lower) | np.isneginf(upper) | (lower > upper)):
             raise ValueError("MatrixRows: every row needs lower <= upper, lower < inf and upper > -inf")
         IndexedConstraint.__init__(self, Any, doc=doc)
-        self.rows: list[MatrixRowData] = []
-        """Each row's constraint, in the order of ``A``'s rows (filled on construction)."""
+        self.rows = object_array([])
+        """Each row's constraint, in the order of ``A``'s rows, as an object array (filled on construction)."""
         self.A = A
         self.lower, self.upper = lower, upper
-        self.variables = tuple(variables)
+        self.variables = object_array(variables)
         self._keys = list(keys)
 
     def construct(self, data=None) -> None:
@@ -175,7 +183,7 @@ class MatrixRows(IndexedConstraint):
             return
         self._constructed = True
         component = weakref.ref(self)
-        self.rows = [MatrixRowData(key, row, component) for row, key in enumerate(self._keys)]
+        self.rows = object_array([MatrixRowData(key, row, component) for row, key in enumerate(self._keys)])
         self._data = dict(zip(self._keys, self.rows))
         if len(self._data) != len(self._keys):
             raise ValueError(f"MatrixRows {self.name}: the keys are not distinct")

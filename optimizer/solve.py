@@ -39,7 +39,7 @@ from scipy.sparse import bmat
 from scipy.sparse.csgraph import connected_components
 
 from optimizer.case.schema import Solver as SolverOptions
-from optimizer.matrix import Matrices, column_bounds, compile_matrices
+from optimizer.matrix import ColumnIndex, Matrices, column_bounds, compile_matrices
 
 if TYPE_CHECKING:
     from models.build import PriceBlocks
@@ -348,7 +348,7 @@ class _Session:
         problem = _compile(model)
         self.repn, self.integer = problem.repn, problem.integer
         self.columns = self.repn.columns
-        self.position = {id(var): j for j, var in enumerate(self.columns)}
+        self.column_of = ColumnIndex(self.columns)
         self.lower = problem.col_lower.copy()
         self.upper = problem.col_upper.copy()
         self.offset = self.repn.offset
@@ -366,7 +366,7 @@ class _Session:
 
     def indices(self, variables: list) -> np.ndarray:
         """Column of each variable; -1 for one the compiler dropped (in no row, no cost)."""
-        return np.array([self.position.get(id(var), -1) for var in variables], dtype=np.int32)
+        return self.column_of(variables).astype(np.int32)
 
     def set_bounds(self, columns: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> None:
         """Bounds of the given columns in HiGHS (dropped columns, marked -1, are skipped)."""
@@ -410,7 +410,7 @@ class _Session:
         values[self.integer] = np.round(values[self.integer]) + 0.0  # + 0.0 turns -0.0 into 0.0
         for var, value in zip(self.columns, values.tolist()):
             var.set_value(value, skip_validation=True)
-        _load_unused(self.model, set(self.position))
+        _load_unused(self.model, self.column_of.ids())
 
 
 def _run(session: _Session, time_limit_s: float) -> _Run:
@@ -647,7 +647,7 @@ class _SiteBound:
                 offset=0.0,
                 A=kept[part_rows][:, columns].tocsc(),
                 rhs=repn.rhs[rows_of_model],
-                rows=[repn.rows[i] for i in rows_of_model.tolist()],
+                rows=repn.rows.take(rows_of_model),
                 sense=repn.sense,
             )
             # the whole model's bounds, sliced: a site's columns and rows bound as they do in it
@@ -657,7 +657,7 @@ class _SiteBound:
             highs = _highs(options, highspy.kHighsInf)
             part_problem.pass_to(highs, relaxed=True)
             self.parts.append((columns, highs))
-        self.position = {id(var): j for j, var in enumerate(repn.columns)}
+        self.column_of = ColumnIndex(repn.columns)
         self.handoff_seconds = time.perf_counter() - began
         self.seconds = 0.0
 
@@ -717,7 +717,7 @@ class _SiteBound:
         None if ``deadline`` (a ``time.perf_counter`` time [s]) passes before every leaf has its L:
         a leaf without one is bounded by nothing the others say.
         """
-        columns = np.array([self.position.get(id(var), -1) for var in decisions], dtype=np.int64)
+        columns = self.column_of(decisions)
         kept = columns >= 0
         largest = -math.inf
         for lower, upper, duals in leaves:
@@ -836,7 +836,7 @@ def _highs(options: SolverOptions, time_limit_s: float) -> highspy.Highs:
 def _row_bounds(repn) -> tuple[np.ndarray, np.ndarray]:
     """Row lower and upper bounds of a compiled model (infinite where none)."""
     rhs = np.asarray(repn.rhs, dtype=float)
-    kind = np.array([row.bound_type for row in repn.rows], dtype=int)
+    kind = repn.rows.bound_types
     row_lower = np.where(kind >= 0, np.where(kind == 0, rhs, -math.inf), rhs)
     row_upper = np.where(kind <= 0, np.where(kind == 0, rhs, math.inf), rhs)
     return row_lower, row_upper

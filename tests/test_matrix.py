@@ -15,7 +15,8 @@ from pyomo.repn.standard_repn import generate_standard_repn
 
 from models.build import build_model
 from models.expr import MatrixRows, linear
-from optimizer.matrix import InfeasibleConstantRow, column_bounds, compile_matrices
+from optimizer import matrix
+from optimizer.matrix import ColumnIndex, InfeasibleConstantRow, Rows, addresses, column_bounds, compile_matrices
 from test_reference_build import by_name, coefficients
 from test_twin import CASES
 
@@ -197,6 +198,34 @@ def test_column_bounds_refuse_what_pyomo_refuses():
     m.x[1]._lb, m.x[0]._ub = 0.0, -np.inf
     with pytest.raises(ValueError, match="invalid non-finite upper bound"):
         column_bounds(list(m.x.values()))
+
+
+def test_addresses_are_the_ids_read_from_pointers_or_asked(monkeypatch):
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(3))
+    objects = np.array([m.x[0], m.x[1], m.x[2], m.x[0], m.x, 1.5, "text"], dtype=object)
+    ids = [id(item) for item in objects]
+    for strided in (objects, objects[::2]):
+        assert addresses(strided).tolist() == [id(item) for item in strided]
+    monkeypatch.setattr(matrix, "_POINTERS_ARE_IDS", False)
+    assert addresses(objects).tolist() == ids
+
+
+def test_a_column_index_finds_each_column_and_nothing_else():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(range(4))
+    index = ColumnIndex([m.x[3], m.x[0], m.x[2]])
+    assert index([m.x[0], m.x[1], m.x[2], m.x[3], m.x[0]]).tolist() == [1, -1, 2, 0, 1]
+    assert index([]).tolist() == [] and index.ids() == {id(m.x[0]), id(m.x[2]), id(m.x[3])}
+    assert ColumnIndex([])([m.x[0], m.x[1]]).tolist() == [-1, -1]
+
+
+def test_rows_give_each_row_its_constraint_and_bound_type():
+    rows = Rows(np.array(["a", "b", "c"], dtype=object), np.array([0, 1, -1], dtype=np.int8))
+    assert len(rows) == 3 and list(rows) == [("a", 0), ("b", 1), ("c", -1)]
+    assert rows[2].bound_type == -1 and type(rows[2].bound_type) is int
+    taken = rows.take(np.array([2, 0]))
+    assert list(taken) == [("c", -1), ("a", 0)] and taken.bound_types.tolist() == [-1, 0]
 
 
 def test_column_bounds_of_no_columns_are_empty():
