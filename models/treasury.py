@@ -106,14 +106,18 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     day_terms = []
     for d in range(n_days):
         periods = slice(first_period[d], first_period[d + 1])
-        day_terms.append((fleet.running_array[:, periods].ravel().tolist(), fleet.btc_per_machine[:, periods].ravel()))
+        day_terms.append((fleet.running_array[:, periods].ravel(), fleet.btc_per_machine[:, periods].ravel()))
     cash_flows = [e for e in model.component_objects(pyo.Expression, descend_into=True) if e.local_name == "cash_flow_usd"]
 
     def btc_roll_forward(b, d):
         """Closing BTC = opening + mined - sold."""
         variables, btc = day_terms[d]
-        opening = b.btc_held[d - 1] if d else treasury.btc
-        return b.btc_held[d] == opening + linear(btc, variables) - b.btc_sold[d]
+        # one array expression: a sum with it would write out each of its terms as an object
+        closing_less_flows = linear(
+            np.concatenate([[1.0], -btc, [1.0], [-1.0] if d else []]),
+            [b.btc_held[d], *variables, b.btc_sold[d], *([b.btc_held[d - 1]] if d else [])],
+        )
+        return closing_less_flows == (0.0 if d else treasury.btc)
 
     def cash_roll_forward(b, d):
         """Closing cash = opening + sale proceeds + other blocks' cash flows - opex - debt paid + unfunded."""
