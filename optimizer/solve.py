@@ -744,11 +744,15 @@ def _flagged(model: pyo.ConcreteModel, suffix_name: str) -> list[tuple]:
 
 
 def _floor_and_repair_stages(model: pyo.ConcreteModel) -> dict[int, list]:
-    """Variables that any block asked to be solved continuous, then floored, by stage (in order)."""
+    """Variables that any block asked to be solved continuous, then floored, by stage (in order).
+
+    A block may flag a whole indexed variable: its continuous members are floored.
+    """
     stages: dict[int, list] = {}
-    for var, stage in _flagged(model, "floor_and_repair"):
-        if not var.fixed:
-            stages.setdefault(int(stage), []).append(var)
+    for flagged, stage in _flagged(model, "floor_and_repair"):
+        relaxed = [var for var in (flagged.values() if flagged.is_indexed() else (flagged,)) if not var.fixed and not var.is_integer()]
+        if relaxed:
+            stages.setdefault(int(stage), []).extend(relaxed)
     return dict(sorted(stages.items()))
 
 

@@ -178,3 +178,20 @@ def test_the_compiled_model_reaches_highs_as_compiled_or_not_at_all():
     broken = dataclasses.replace(problem, col_lower=np.full_like(problem.col_lower, np.nan))
     with pytest.raises(RuntimeError, match="HiGHS refused the compiled model"):
         broken.pass_to(highs)
+
+
+def test_a_variable_flagged_whole_floors_its_continuous_unfixed_members_only():
+    m = pyo.ConcreteModel()
+    m.counts = pyo.Var(range(4), domain=pyo.NonNegativeReals)
+    m.counts[1].domain = pyo.NonNegativeIntegers
+    m.counts[2].fix(3.0)
+    m.whole_integer = pyo.Var(range(2), domain=pyo.NonNegativeIntegers)
+    m.one = pyo.Var()
+    m.b = pyo.Block()
+    m.b.floor_and_repair = pyo.Suffix(direction=pyo.Suffix.LOCAL)
+    m.b.floor_and_repair.set_value(m.counts, 2, expand=False)
+    m.b.floor_and_repair.set_value(m.whole_integer, 3, expand=False)
+    m.b.floor_and_repair[m.one] = 1
+    stages = solve_module._floor_and_repair_stages(m)
+    # stage 3 flags only integers: no stage, so no re-solve that floors nothing
+    assert {stage: [var.name for var in variables] for stage, variables in stages.items()} == {1: ["one"], 2: ["counts[0]", "counts[3]"]}
