@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from itertools import repeat
 
 import numpy as np
 import scipy.sparse
@@ -183,7 +184,7 @@ class MatrixRows(IndexedConstraint):
             return
         self._constructed = True
         component = weakref.ref(self)
-        self.rows = object_array([MatrixRowData(key, row, component) for row, key in enumerate(self._keys)])
+        self.rows = object_array(list(map(MatrixRowData, self._keys, range(len(self._keys)), repeat(component))))
         self._data = dict(zip(self._keys, self.rows))
         if len(self._data) != len(self._keys):
             raise ValueError(f"MatrixRows {self.name}: the keys are not distinct")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from itertools import repeat
 
 import numpy as np
 import pyomo.environ as pyo
@@ -125,7 +126,7 @@ def add_in_service_rows(block: pyo.Block, case: Case, running: np.ndarray, insta
     periods = np.arange(n_periods)
     keys, rows, columns, values = [], [], [], []
     for i, g in enumerate(groups):
-        keys.extend((*g, t) for t in range(n_periods))
+        keys.extend(zip(repeat(g[0]), repeat(g[1]), range(n_periods)))
         for k in case.classes_by_group[g]:
             rows.append(i * n_periods + periods)
             columns.append(k * n_periods + periods)
