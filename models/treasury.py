@@ -139,12 +139,12 @@ def add_treasury(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     for constraint in block.component_objects(pyo.Constraint, descend_into=False):
         block.couples_sites[constraint] = True
 
-    all_running = fleet.running_array.ravel().tolist()
     revaluation = fleet.btc_per_machine * (mark - net.btc_price_usd)
     sold = [block.btc_sold[d] for d in days]
     block.opening_position_revenue_usd = pyo.Expression(expr=treasury.cash_usd + mark * treasury.btc)
+    # one array expression: a sum of two would write out each of their terms as an object
     block.btc_revaluation_revenue_usd = pyo.Expression(
-        expr=linear(revaluation.ravel(), all_running) + linear(price_day - mark, sold)
+        expr=linear(np.concatenate([revaluation.ravel(), price_day - mark]), [*fleet.running_array.ravel(), *sold])
     )
     block.emergency_funding_revenue_usd = pyo.Expression(expr=linear(np.ones(n_days), [block.unfunded_usd[d] for d in days]))
     block.sale_cost_usd = pyo.Expression(expr=linear(sale_cost * price_day, sold))
