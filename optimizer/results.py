@@ -202,7 +202,7 @@ def _dispatch_table(model: pyo.ConcreteModel, case: Case, running: np.ndarray) -
     btc = running * model.fleet.btc_per_machine
     return pd.DataFrame(
         {
-            "period_start": np.tile(grid.start_local, len(classes)),
+            "period_start": grid.start_local[np.tile(np.arange(n), len(classes))],
             "period_hours": np.tile(grid.hours, len(classes)),
             "site": np.repeat([c.site for c in classes], n),
             "model": np.repeat([c.model for c in classes], n),
