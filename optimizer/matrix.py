@@ -495,7 +495,7 @@ def column_bounds(columns: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     own_lower, own_upper, domains = zip(*map(_OWN_BOUNDS, columns))
     which, first = _factorized(object_array(domains))
     domain_bounds = np.array([columns[i].domain.bounds() for i in first], dtype=float).reshape(-1, 2)
-    integer = np.array([columns[i].is_integer() for i in first], dtype=bool)[which]
+    integer = _integer_by_domain(columns, which, first)
     bounds = []
     for own, unbounded, tighter, domain_bound in ((own_lower, -np.inf, np.fmax, domain_bounds[:, 0]), (own_upper, np.inf, np.fmin, domain_bounds[:, 1])):
         plain = np.ones(n, dtype=bool)
@@ -513,6 +513,22 @@ def column_bounds(columns: list) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             bound[j] = np.nan if value is None else value
         bounds.append(np.where(np.isnan(bound), unbounded, bound))
     return bounds[0], bounds[1], integer
+
+
+def integer_columns(variables) -> np.ndarray:
+    """Whether each variable is integer (Pyomo's ``is_integer()``), asked once per distinct domain."""
+    variables = object_array(variables)
+    if not len(variables):
+        return np.zeros(0, dtype=bool)
+    return _integer_by_domain(variables, *_factorized(object_array(list(map(_DOMAIN, variables)))))
+
+
+def _integer_by_domain(variables, which: np.ndarray, first: np.ndarray) -> np.ndarray:
+    # which[j]: the distinct domain of variable j; first[i]: a variable with domain i
+    return np.array([variables[i].is_integer() for i in first], dtype=bool)[which]
+
+
+_DOMAIN = attrgetter("_domain")
 
 
 def _rows_with_variables(A: scipy.sparse.csc_matrix, rhs: np.ndarray, rows: Rows) -> np.ndarray:

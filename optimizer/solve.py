@@ -28,6 +28,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
 import highspy
@@ -38,8 +39,9 @@ from pyomo.common.gc_manager import PauseGC
 from scipy.sparse import bmat
 from scipy.sparse.csgraph import connected_components
 
+from models.expr import object_array
 from optimizer.case.schema import Solver as SolverOptions
-from optimizer.matrix import ColumnIndex, Matrices, column_bounds, compile_matrices
+from optimizer.matrix import ColumnIndex, Matrices, column_bounds, compile_matrices, integer_columns
 
 if TYPE_CHECKING:
     from models.build import PriceBlocks
@@ -750,7 +752,10 @@ def _floor_and_repair_stages(model: pyo.ConcreteModel) -> dict[int, list]:
     """
     stages: dict[int, list] = {}
     for flagged, stage in _flagged(model, "floor_and_repair"):
-        relaxed = [var for var in (flagged.values() if flagged.is_indexed() else (flagged,)) if not var.fixed and not var.is_integer()]
+        variables = object_array(flagged.values() if flagged.is_indexed() else (flagged,))
+        # integrality asked per domain: per variable it took 0.4 s over a year's 333,000 counts
+        fixed = np.fromiter(map(attrgetter("fixed"), variables), dtype=bool, count=len(variables))
+        relaxed = variables[~fixed & ~integer_columns(variables)].tolist()
         if relaxed:
             stages.setdefault(int(stage), []).extend(relaxed)
     return dict(sorted(stages.items()))

@@ -16,7 +16,7 @@ from pyomo.repn.standard_repn import generate_standard_repn
 from models.build import build_model
 from models.expr import MatrixRows, linear
 from optimizer import matrix
-from optimizer.matrix import ColumnIndex, InfeasibleConstantRow, Rows, addresses, column_bounds, compile_matrices
+from optimizer.matrix import ColumnIndex, InfeasibleConstantRow, Rows, addresses, column_bounds, compile_matrices, integer_columns
 from test_reference_build import by_name, coefficients
 from test_twin import CASES
 
@@ -187,6 +187,7 @@ def test_column_bounds_are_pyomos_for_every_kind_of_bound_and_domain():
     at = {id(var): j for j, var in enumerate(columns)}
     assert ours[0][at[id(m.x11[0])]] == 1.0 and ours[1][at[id(m.x11[0])]] == 14.0
     assert [ours[2][at[id(var)]] for var in (m.x7[0], m.x9[0], m.x10[0], m.x2[0], m.x12[0])] == [True, True, True, False, False]
+    assert integer_columns(columns).tolist() == [var.is_integer() for var in columns] and integer_columns([]).size == 0
 
 
 def test_column_bounds_refuse_what_pyomo_refuses():
