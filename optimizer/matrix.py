@@ -207,7 +207,8 @@ def addresses(objects: np.ndarray) -> np.ndarray:
 
 
 def _factorized(objects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(the number of each object, distinct objects numbered in order of first appearance; where each number first appears)."""
+    """(each object's number, distinct objects numbered in order of first appearance; the
+    position where each number first appears)."""
     numbers, _ = pandas.factorize(addresses(objects))
     # a number first appears where the largest number so far grows
     return numbers, np.flatnonzero(np.diff(np.maximum.accumulate(numbers), prepend=-1) > 0)
@@ -236,11 +237,11 @@ class ColumnIndex:
     def __call__(self, variables) -> np.ndarray:
         """Column of each variable; -1 for one not among the columns."""
         ids = addresses(object_array(variables))
-        # the sorted position each id would take; an id is a column's where the id found there is the same
-        at = np.searchsorted(self._sorted, ids)
-        found = at < len(self._sorted)
-        found[found] = self._sorted[at[found]] == ids[found]
-        return np.where(found, self._order[np.where(found, at, 0)] if len(self._sorted) else -1, -1)
+        if not len(self._sorted):
+            return np.full(len(ids), -1)
+        # where each id would go among the sorted ones: a column's id is found there
+        at = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
+        return np.where(self._sorted[at] == ids, self._order[at], -1)
 
     def ids(self) -> set[int]:
         """``id()`` of every column's variable."""
