@@ -89,7 +89,7 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     def machines_within_installed(b, site, machine_model, t):
         """A machine runs in at most one mode at a time."""
         ks = multi_mode[(site, machine_model)]
-        return linear(np.ones(len(ks)), running[ks, t].tolist()) <= upper[ks[0]]
+        return linear(np.ones(len(ks)), running[ks, t]) <= upper[ks[0]]
 
     block.machines_within_installed = pyo.Constraint(block.GROUPS, periods, rule=machines_within_installed)
 
@@ -102,12 +102,11 @@ def add_fleet(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
     block.classes_at_site = {s: by_site[s] for s in sites}
     block.class_power_mw = power_mw
 
-    all_running = running.ravel().tolist()
     months = case.grid.epoch_of_day[case.grid.day_of_period]
     retained = np.array([1.0 - models[c.model].degradation_per_month for c in classes])[:, None] ** months[None, :]
     block.hashrate_per_machine_ths = hashrate[:, None] * retained
     block.btc_per_machine = block.hashrate_per_machine_ths * case.network.btc_per_th
-    block.mining_revenue_usd = pyo.Expression(expr=linear((block.btc_per_machine * case.network.btc_price_usd).ravel(), all_running))
+    block.mining_revenue_usd = pyo.Expression(expr=linear((block.btc_per_machine * case.network.btc_price_usd).ravel(), running.ravel()))
     return block
 
 
@@ -142,7 +141,7 @@ def add_in_service_rows(block: pyo.Block, case: Case, running: np.ndarray, insta
         A,
         np.full(len(keys), -np.inf),
         np.zeros(len(keys)),
-        running.ravel().tolist() + installed.ravel().tolist(),
+        np.concatenate([running.ravel(), installed.ravel()]),
         doc="Machines run only while installed and available; a machine runs in one mode at a time.",
     )
 

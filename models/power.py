@@ -74,7 +74,7 @@ def add_power(model: pyo.ConcreteModel, case: Case) -> pyo.Block:
         block_mw, block_cost = fixed_block_schedule(case, site.name)
         block.block_resale_usd += block_mw * case.spot_usd_per_mwh[site.name] * hours
         block.block_cost_usd += block_cost
-    running = fleet.running_array.ravel().tolist()
+    running = fleet.running_array.ravel()
     block.spot_energy_cost_usd = pyo.Expression(
         expr=linear(block.spot_cost_usd_per_machine.ravel(), running, -float(block.block_resale_usd.sum()))
     )
