@@ -115,6 +115,14 @@ sum_like_expression_types.add(ArrayLinearExpression)
 standard_repn._repn_collectors[ArrayLinearExpression] = standard_repn._repn_collectors[LinearExpression]
 
 
+def sparse_from_runs(rows: list[np.ndarray], columns: list[np.ndarray], values: list[np.ndarray], shape: tuple[int, int]) -> scipy.sparse.csr_matrix:
+    """The ``shape`` matrix with ``values[i]`` at rows ``rows[i]`` and columns ``columns[i]``, each
+    run of entries an array (duplicates summed); all zeros if there is no run."""
+    if not values:
+        return scipy.sparse.csr_matrix(shape)
+    return scipy.sparse.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))), shape=shape)
+
+
 class MatrixRowData(ConstraintData):
     """One row of a :class:`MatrixRows`, its expression written from the matrix only when asked for.
 

@@ -7,9 +7,8 @@ from itertools import repeat
 
 import numpy as np
 import pyomo.environ as pyo
-import scipy.sparse
 
-from models.expr import MatrixRows, linear
+from models.expr import MatrixRows, linear, sparse_from_runs
 from models.time import add_daily_lines, cash_flow_by_day, day_share_of_month
 from optimizer.case import Case
 
@@ -133,12 +132,9 @@ def add_in_service_rows(block: pyo.Block, case: Case, running: np.ndarray, insta
         rows.append(i * n_periods + periods)
         columns.append(running.size + i * n_days + day_of_period)
         values.append(np.full(n_periods, -models[g[1]].availability))
-    A = scipy.sparse.csr_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))), shape=(len(keys), running.size + installed.size)
-    )
     block.machines_within_installed_fleet = MatrixRows(
         keys,
-        A,
+        sparse_from_runs(rows, columns, values, (len(keys), running.size + installed.size)),
         np.full(len(keys), -np.inf),
         np.zeros(len(keys)),
         np.concatenate([running.ravel(), installed.ravel()]),

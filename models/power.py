@@ -6,9 +6,8 @@ from itertools import repeat
 
 import numpy as np
 import pyomo.environ as pyo
-import scipy.sparse
 
-from models.expr import MatrixRows, linear
+from models.expr import MatrixRows, linear, sparse_from_runs
 from models.time import cash_flow_by_day
 from optimizer.case import Case
 
@@ -143,13 +142,10 @@ def add_interconnect_rows(block: pyo.Block, model: pyo.ConcreteModel, case: Case
             columns.append(len(variables) + day_of_period)
             values.append(np.ones(n_periods))
             variables.extend(hosting.converted_mw[site, d] for d in model.time.DAYS)
-    A = scipy.sparse.csr_matrix(
-        (np.concatenate(values), (np.concatenate(rows), np.concatenate(columns))), shape=(len(keys), len(variables))
-    ) if values else scipy.sparse.csr_matrix((len(keys), len(variables)))
     interconnect = {s.name: s.interconnect_mw for s in case.spec.sites}
     block.site_load_within_interconnect = MatrixRows(
         keys,
-        A,
+        sparse_from_runs(rows, columns, values, (len(keys), len(variables))),
         np.full(len(keys), -np.inf),
         np.repeat([interconnect[s] for s in sites], n_periods),
         variables,
