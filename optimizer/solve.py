@@ -9,7 +9,9 @@ instance and re-solves warm from the last basis, never recompiling.
 Integer monthly decisions (HPC halls) are chosen by a best-first branch and bound whose nodes
 are the full model's LP relaxation (every integer relaxed). The largest LP value left
 unexplored certifies the plan then solved with those decisions held. A screening model (the
-same case on a coarser clock) may supply the first decisions tried.
+same case on a coarser clock) may supply the first decisions tried. Warm nodes run in slices
+and are closed early once the dual value of their duals shows they cannot beat the best
+candidate (:class:`_DualValue`).
 
 Machine counts marked in a ``floor_and_repair`` suffix are solved continuous, then floored
 and held stage by stage (the suffix value), the model re-solved after each stage: the first
@@ -58,14 +60,16 @@ MIN_REPAIR_SECONDS = 1.0
 BRANCH_GAP_SHARE = 0.5
 """Share of ``solver.mip_gap`` the decision search may leave open; the rest is for flooring counts [-]."""
 
-WARM_NODE_PATIENCE = 0.5
-"""A warm branch-and-bound LP running this many times the cold first LP's time is restarted cold [-].
+NODE_SLICE_SHARE = 0.05
+"""A warm branch-and-bound LP runs in slices of this share of the cold first LP's simplex iterations [-].
 
-On the 3-site x 12-model year most warm nodes took 2-6% of the cold LP (12 s against 921 s,
-10-30 s against 530 s) and the odd one ran past it (over 830 s; 1,677 s against 530 s)."""
+Between slices the node is closed if the dual value of its current duals shows it cannot beat
+the best candidate by the gap left to the search. On the 3-site x 12-model year on price blocks
+one warm node ran 170 s (69k iterations) to a value 15% below the best candidate; its dual value
+had fallen below that candidate after 2,000 iterations (about 4 s)."""
 
-WARM_NODE_MIN_SECONDS = 10.0
-"""...but never before this, so small models, whose LPs take moments, are not restarted for noise [s]."""
+NODE_SLICE_MIN_ITERATIONS = 100
+"""...but never fewer than this many iterations, so a small model's nodes run in one slice [-]."""
 
 INTEGRALITY_TOLERANCE = 1e-6
 """A relaxed decision within this of an integer is taken as that integer [units]."""
@@ -142,6 +146,7 @@ class _Search:
     values: list[float]  # the decisions' values in the plan, in the order given
     bound: float  # objective bound on any plan [objective unit]
     nodes: int  # LPs solved
+    closed_early: int  # of which closed at their dual value before their end
     seconds: float
     stopped: highspy.HighsModelStatus | None  # why the search stopped early (time limit or trouble), if it did
     leaves: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (lower, upper, duals of the coupling rows) of every node left, if asked
@@ -229,7 +234,8 @@ def solve(
         started_from = f", first trying the choice screened at {screen.time.period_hours[0]:g} h" if screened is not None else ""
         method = (
             f"monthly decisions by best-first branch and bound on the {'full' if blocks is None else 'blocked'} LP relaxation "
-            f"({search.nodes} LPs{started_from}), plan certified against the largest LP value left unexplored"
+            f"({search.nodes} LPs, {search.closed_early} of them closed early at their dual value{started_from}), "
+            "plan certified against the largest LP value left unexplored"
         )
     stages = _floor_and_repair_stages(session.model)
     relaxed = [var for stage in stages.values() for var in stage]
@@ -471,10 +477,14 @@ def _branch_on_decisions(
         z* + BRANCH_GAP_SHARE x mip_gap x |z*|
 
     is split on its first fractional decision (x_k <= floor, x_k >= ceil); otherwise it is
-    closed. A warm LP running ``WARM_NODE_PATIENCE`` times the cold first LP's time (at least
-    ``WARM_NODE_MIN_SECONDS``) is restarted cold. The bound is the largest z of any closed, candidate or (on time out) open
+    closed. Warm LPs run in slices of ``NODE_SLICE_SHARE`` of the cold first LP's simplex
+    iterations; between slices a node is closed at the dual value of its current duals
+    (:class:`_DualValue`, an upper bound on the node's LP) once that is at most the value a node
+    must exceed to be split, so a node far below the best candidate is not solved to its end.
+    The bound is the largest z (or dual value) of any closed, candidate or (on time out) open
     node, so it is valid for any plan; the decisions returned are the best candidate's.
-    ``first_try`` (e.g. a screened choice) is solved first, as a candidate. The search stops
+    ``first_try`` (e.g. a screened choice) is solved first, as a candidate; without one, the
+    first LP's decisions floored are, so nodes can be closed early from the start. The search stops
     early enough to leave the plan solve and its repairs as long as the first, cold LP took;
     on the time limit, the plan takes the best candidate's decisions, or the first LP's floored.
     With ``coupling_rows``, every node left (closed, whole-hall, infeasible or still open) is
@@ -489,39 +499,50 @@ def _branch_on_decisions(
     columns = session.indices(decisions)
     lower0, upper0 = session.lower[columns].copy(), session.upper[columns].copy()
 
-    cold_seconds = None
+    cold_seconds, slice_iterations = None, None
+    _, unlimited_iterations = highs.getOptionValue("simplex_iteration_limit")
+    dual_value = _DualValue(session)
 
-    def solve_node(lower: np.ndarray, upper: np.ndarray) -> tuple[float, np.ndarray, np.ndarray | None] | None | highspy.HighsModelStatus:
-        """(value, decisions, coupling rows' duals) at an optimal node, None when infeasible, else the status that stopped it.
+    def coupling_duals(solution: highspy.HighsSolution) -> np.ndarray | None:
+        return None if coupling_rows is None else np.asarray(solution.row_dual, dtype=float)[coupling_rows]
 
-        A warm node that runs ``WARM_NODE_PATIENCE`` times as long as the cold first LP (and at
-        least ``WARM_NODE_MIN_SECONDS``) is restarted cold: on a year, one warm node took
-        1,677 s against 530 s for the cold root.
-        """
-        nonlocal deadline, cold_seconds
+    def solve_node(
+        lower: np.ndarray, upper: np.ndarray, close_at: float = -math.inf
+    ) -> tuple[float, np.ndarray | None, np.ndarray | None] | None | highspy.HighsModelStatus:
+        """(value, decisions, coupling rows' duals) at an optimal node, or (dual value, None, duals) at a warm node
+        closed early, its dual value at most ``close_at``; None when infeasible, else the status that stopped it."""
+        nonlocal deadline, cold_seconds, slice_iterations
         session.set_bounds(columns, lower, upper)
         before = highs.getRunTime()
-        left = max(deadline - time.perf_counter(), 0.0)
-        patience = left if cold_seconds is None else min(left, max(WARM_NODE_PATIENCE * cold_seconds, WARM_NODE_MIN_SECONDS))
-        highs.setOptionValue("time_limit", before + patience)
-        highs.run()
+        highs.setOptionValue("time_limit", before + max(deadline - time.perf_counter(), 0.0))
         if cold_seconds is None:
+            highs.run()
             # the first LP was the cold one: the plan and its repairs, warm, get at least as long
             cold_seconds = highs.getRunTime() - before
             deadline = end - cold_seconds
-        elif (highs.getModelStatus() == highspy.HighsModelStatus.kTimeLimit and patience < left) or highs.getModelStatus() not in _SETTLED:
-            # as in _run, a warm start can also lose its way (status unknown on a 12-block pivot year)
-            why = f"ran {patience:,.0f} s" if highs.getModelStatus() in _SETTLED else f"ended {highs.modelStatusToString(highs.getModelStatus())}"
-            say(f"  branch and bound: a warm LP {why}, restarting it cold")
-            highs.clearSolver()
-            highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
+            slice_iterations = max(NODE_SLICE_MIN_ITERATIONS, math.ceil(NODE_SLICE_SHARE * highs.getInfo().simplex_iteration_count))
+        else:
+            highs.setOptionValue("simplex_iteration_limit", slice_iterations)
             highs.run()
+            while highs.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
+                solution = highs.getSolution()
+                value = dual_value(np.asarray(solution.row_dual, dtype=float))
+                if value <= close_at:
+                    highs.setOptionValue("simplex_iteration_limit", unlimited_iterations)
+                    return value, None, coupling_duals(solution)
+                highs.run()
+            highs.setOptionValue("simplex_iteration_limit", unlimited_iterations)
+            if highs.getModelStatus() not in _SETTLED:
+                # as in _run, a warm start can lose its way (status unknown on a 12-block pivot year)
+                say(f"  branch and bound: a warm LP ended {highs.modelStatusToString(highs.getModelStatus())}, restarting it cold")
+                highs.clearSolver()
+                highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
+                highs.run()
         status = highs.getModelStatus()
         if status == highspy.HighsModelStatus.kOptimal:
             solution = highs.getSolution()
             values = np.asarray(solution.col_value, dtype=float)[columns]
-            duals = None if coupling_rows is None else np.asarray(solution.row_dual, dtype=float)[coupling_rows]
-            return sign * highs.getInfo().objective_function_value, values, duals
+            return sign * highs.getInfo().objective_function_value, values, coupling_duals(solution)
         if status == highspy.HighsModelStatus.kInfeasible:
             return None
         return status
@@ -530,13 +551,17 @@ def _branch_on_decisions(
         """Value a node must exceed to be split; nothing is closed before a candidate is found."""
         return -math.inf if best == -math.inf else best + BRANCH_GAP_SHARE * options.mip_gap * abs(best)
 
-    best, chosen, closed, nodes, stopped, leaves = -math.inf, None, -math.inf, 0, None, []
-    if first_try is not None:
-        tried = np.clip(np.round(np.asarray(first_try, dtype=float)), lower0, upper0)
+    best, chosen, closed, nodes, cut_short, stopped, leaves = -math.inf, None, -math.inf, 0, 0, None, []
+
+    def try_candidate(tried: np.ndarray) -> None:
+        nonlocal best, chosen, nodes
         outcome = solve_node(tried, tried)
         nodes += 1
-        if isinstance(outcome, tuple):
+        if isinstance(outcome, tuple) and outcome[0] > best:
             best, chosen = outcome[0], tried
+
+    if first_try is not None:
+        try_candidate(np.clip(np.round(np.asarray(first_try, dtype=float)), lower0, upper0))
     fallback = None
     heap, pushed = [(-math.inf, 0, lower0, upper0, None)], 1
     while heap:
@@ -546,7 +571,7 @@ def _branch_on_decisions(
             closed = max(closed, parent)
             leaves.append((lower, upper, parent_duals))
             continue
-        outcome = solve_node(lower, upper) if time.perf_counter() < deadline else highspy.HighsModelStatus.kTimeLimit
+        outcome = solve_node(lower, upper, open_to(best)) if time.perf_counter() < deadline else highspy.HighsModelStatus.kTimeLimit
         if isinstance(outcome, highspy.HighsModelStatus):
             # nothing below this node or the open ones is known beyond their parents' values
             stopped = outcome
@@ -558,9 +583,18 @@ def _branch_on_decisions(
             leaves.append((lower, upper, parent_duals))
             continue
         value, values, duals = outcome
-        if fallback is None:
-            fallback = np.floor(values + INTEGRALITY_TOLERANCE)
+        if values is None:
+            cut_short += 1
+            closed = max(closed, value)
+            leaves.append((lower, upper, duals))
+            say(f"  branch and bound: {nodes} LPs, one closed early at its dual value ${sign * value:,.0f}, {len(heap)} open")
+            continue
         fractional = np.flatnonzero(np.abs(values - np.round(values)) > INTEGRALITY_TOLERANCE)
+        if fallback is None:
+            fallback = np.clip(np.floor(values + INTEGRALITY_TOLERANCE), lower0, upper0)
+            if chosen is None and fractional.size and time.perf_counter() < deadline:
+                # a candidate from the start lets warm nodes far below it be closed early
+                try_candidate(fallback)
         if not fractional.size:
             closed = max(closed, value)
             leaves.append((lower, upper, duals))
@@ -585,6 +619,7 @@ def _branch_on_decisions(
         values=[float(v) + 0.0 for v in chosen],
         bound=sign * max(closed, best),
         nodes=nodes,
+        closed_early=cut_short,
         seconds=session.seconds - began,
         stopped=stopped,
         leaves=leaves if coupling_rows is not None else [],
@@ -684,19 +719,14 @@ class _SiteBound:
         if duals is None:
             return math.inf
         began = time.perf_counter()
-        y = np.where(((duals > 0) & np.isinf(self.row_upper)) | ((duals < 0) & np.isinf(self.row_lower)), 0.0, duals)
-        met = np.where(y > 0, self.row_upper, np.where(y < 0, self.row_lower, 0.0))  # the bound each y_i meets, finite
-        total = self.repn.offset + float(y @ met)
+        y, total = _priced_rows(duals, self.row_lower, self.row_upper)
+        total += self.repn.offset
         d = self.repn.c - self.coupling_t @ y
         col_lower, col_upper = self.col_lower.copy(), self.col_upper.copy()
         col_lower[columns], col_upper[columns] = lower, upper
         free = self.free
-        # a reduced cost is a difference of terms up to this size: within the tolerance of it, it is 0
-        scale = np.maximum(1.0, np.abs(self.repn.c[free]) + (self.coupling_t_size @ np.abs(y))[free])
-        unbounded = np.isinf(np.where(d[free] > 0, col_upper[free], col_lower[free]))
-        reduced = np.where(unbounded & (np.abs(d[free]) <= DUAL_TOLERANCE * scale), 0.0, d[free])
-        with np.errstate(invalid="ignore"):
-            total += float(np.where(reduced > 0, reduced * col_upper[free], np.where(reduced < 0, reduced * col_lower[free], 0.0)).sum())
+        scale = np.abs(self.repn.c[free]) + (self.coupling_t_size @ np.abs(y))[free]
+        total += _best_at_bounds(d[free], scale, col_lower[free], col_upper[free])
         for part_columns, highs in self.parts:
             local = np.arange(len(part_columns), dtype=np.int32)
             highs.changeColsCost(len(local), local, d[part_columns])
@@ -732,6 +762,55 @@ class _SiteBound:
         """(objective, largest violation of a row or column bound relative to the bound, at least 1) of the loaded plan."""
         x = np.array([var.value for var in self.repn.columns], dtype=float)
         return float(self.repn.c @ x + self.repn.offset), _worst_violation(self.repn, x, self.bounds, relative=True)
+
+
+def _priced_rows(duals: np.ndarray, row_lower: np.ndarray, row_upper: np.ndarray) -> tuple[np.ndarray, float]:
+    """(y, sum_i max(y_i l_i, y_i u_i)): the duals of a maximisation's rows, 0 where the bound they meet is infinite."""
+    y = np.where(((duals > 0) & np.isinf(row_upper)) | ((duals < 0) & np.isinf(row_lower)), 0.0, duals)
+    met = np.where(y > 0, row_upper, np.where(y < 0, row_lower, 0.0))  # the bound each y_i meets, finite
+    return y, float(y @ met)
+
+
+def _best_at_bounds(reduced: np.ndarray, scale: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
+    """sum_j max {d_j x_j : l_j <= x_j <= u_j} for reduced costs d (inf if a d_j meets an infinite bound).
+
+    A reduced cost is a difference of terms up to ``scale`` in size: within ``DUAL_TOLERANCE`` of
+    max(1, scale) it is 0 where it would meet an infinite bound.
+    """
+    unbounded = np.isinf(np.where(reduced > 0, upper, lower))
+    d = np.where(unbounded & (np.abs(reduced) <= DUAL_TOLERANCE * np.maximum(1.0, scale)), 0.0, reduced)
+    with np.errstate(invalid="ignore"):
+        total = float(np.where(d > 0, d * upper, np.where(d < 0, d * lower, 0.0)).sum())
+    return math.inf if math.isnan(total) else total
+
+
+class _DualValue:
+    """The dual value of a session's LP at any row duals: an upper bound on the LP at its current column bounds.
+
+    For max {c x + c0 : l <= A x <= u, xl <= x <= xu} (signs flipped for a minimisation) and
+    any y, every feasible x has
+
+        c x + c0 <= c0 + sum_i max(y_i l_i, y_i u_i) + sum_j max {(c - A'y)_j x_j : xl_j <= x_j <= xu_j},
+
+    :class:`_SiteBound`'s bound with every row priced. At an optimal basis's duals it is the LP
+    value; at a dual simplex iterate's, an upper bound that falls towards it. +inf where a
+    reduced cost meets an infinite column bound beyond the dual tolerance.
+    """
+
+    def __init__(self, session: _Session):
+        repn = session.repn
+        self.session = session
+        self.c = session.sign * np.asarray(repn.c, dtype=float)
+        self.offset = session.sign * repn.offset
+        self.row_lower, self.row_upper = _row_bounds(repn)
+        self.rows_t = repn.A.T.tocsr()
+        self.rows_t_size = abs(self.rows_t)
+
+    def __call__(self, row_duals: np.ndarray) -> float:
+        """Upper bound on the session's LP (in the maximisation's sense) from HiGHS's row duals [objective unit]."""
+        y, total = _priced_rows(self.session.sign * row_duals, self.row_lower, self.row_upper)
+        scale = np.abs(self.c) + self.rows_t_size @ np.abs(y)
+        return self.offset + total + _best_at_bounds(self.c - self.rows_t @ y, scale, self.session.lower, self.session.upper)
 
 
 def _flagged(model: pyo.ConcreteModel, suffix_name: str) -> list[tuple]:

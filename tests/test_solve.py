@@ -195,3 +195,34 @@ def test_a_variable_flagged_whole_floors_its_continuous_unfixed_members_only():
     stages = solve_module._floor_and_repair_stages(m)
     # stage 3 flags only integers: no stage, so no re-solve that floors nothing
     assert {stage: [var.name for var in variables] for stage, variables in stages.items()} == {1: ["one"], 2: ["counts[0]", "counts[3]"]}
+
+
+@pytest.mark.parametrize("sense", [pyo.maximize, pyo.minimize])
+def test_the_dual_value_is_the_lp_value_at_its_duals_and_above_it_at_any_others(sense):
+    # max 3 x + 2 y + 1 (or min of its negative) s.t. x + y <= 4, x + 3 y <= 6, z - x == 0,
+    # 0 <= x <= 3, y >= 0, z free. By hand: x = 3, y = 1, value 12, both rows tight (degenerate):
+    # duals (2, 0, 0) give 4 x 2 + 3 x (3 - 2) + 1 = 12 and (0, 2/3, 0) give 6 x 2/3 + 3 x 7/3 + 1 = 12
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(0, 3))
+    m.y = pyo.Var(domain=pyo.NonNegativeReals)
+    m.z = pyo.Var()
+    m.first = pyo.Constraint(expr=m.x + m.y <= 4)
+    m.second = pyo.Constraint(expr=m.x + 3 * m.y <= 6)
+    m.tie = pyo.Constraint(expr=m.z - m.x == 0)
+    flip = 1.0 if sense == pyo.maximize else -1.0
+    m.objective = pyo.Objective(expr=flip * (3 * m.x + 2 * m.y + 1), sense=sense)
+    session = solve_module._Session(m, solve_module.SolverOptions())
+    session.highs.run()
+    assert flip * session.highs.getInfo().objective_function_value == pytest.approx(12.0)
+    dual_value = solve_module._DualValue(session)
+    duals = np.asarray(session.highs.getSolution().row_dual, dtype=float)
+    assert dual_value(duals) == pytest.approx(12.0, rel=1e-12)
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        other = duals + rng.normal(0.0, 2.0, size=duals.size)
+        assert dual_value(other) >= 12.0 - 1e-9
+    # z is free: a dual on its row that leaves z a reduced cost is no bound at all
+    assert dual_value(duals + np.array([0.0, 0.0, flip * 1.0])) == np.inf
+    # held x <= 1: y = 5/3 (second row) and value 3 + 10/3 + 1; dual 2/3 on the second row
+    session.set_bounds(session.indices([m.x]), [0.0], [1.0])
+    assert dual_value(np.array([0.0, flip * 2.0 / 3.0, 0.0])) == pytest.approx(3 + 10 / 3 + 1, rel=1e-12)
