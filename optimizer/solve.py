@@ -477,14 +477,13 @@ def _branch_on_decisions(
         z* + BRANCH_GAP_SHARE x mip_gap x |z*|
 
     is split on its first fractional decision (x_k <= floor, x_k >= ceil); otherwise it is
-    closed. Warm LPs run in slices of ``NODE_SLICE_SHARE`` of the cold first LP's simplex
-    iterations; between slices a node is closed at the dual value of its current duals
+    closed. Once there is a candidate, warm LPs run in slices of ``NODE_SLICE_SHARE`` of the cold
+    first LP's simplex iterations; between slices a node is closed at the dual value of its current duals
     (:class:`_DualValue`, an upper bound on the node's LP) once that is at most the value a node
     must exceed to be split, so a node far below the best candidate is not solved to its end.
     The bound is the largest z (or dual value) of any closed, candidate or (on time out) open
     node, so it is valid for any plan; the decisions returned are the best candidate's.
-    ``first_try`` (e.g. a screened choice) is solved first, as a candidate; without one, the
-    first LP's decisions floored are, so nodes can be closed early from the start. The search stops
+    ``first_try`` (e.g. a screened choice) is solved first, as a candidate. The search stops
     early enough to leave the plan solve and its repairs as long as the first, cold LP took;
     on the time limit, the plan takes the best candidate's decisions, or the first LP's floored.
     With ``coupling_rows``, every node left (closed, whole-hall, infeasible or still open) is
@@ -522,7 +521,8 @@ def _branch_on_decisions(
             deadline = end - cold_seconds
             slice_iterations = max(NODE_SLICE_MIN_ITERATIONS, math.ceil(NODE_SLICE_SHARE * highs.getInfo().simplex_iteration_count))
         else:
-            highs.setOptionValue("simplex_iteration_limit", slice_iterations)
+            # before any candidate nothing can be closed, so the LP runs unsliced
+            highs.setOptionValue("simplex_iteration_limit", slice_iterations if close_at > -math.inf else unlimited_iterations)
             highs.run()
             while highs.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
                 solution = highs.getSolution()
@@ -552,16 +552,12 @@ def _branch_on_decisions(
         return -math.inf if best == -math.inf else best + BRANCH_GAP_SHARE * options.mip_gap * abs(best)
 
     best, chosen, closed, nodes, cut_short, stopped, leaves = -math.inf, None, -math.inf, 0, 0, None, []
-
-    def try_candidate(tried: np.ndarray) -> None:
-        nonlocal best, chosen, nodes
+    if first_try is not None:
+        tried = np.clip(np.round(np.asarray(first_try, dtype=float)), lower0, upper0)
         outcome = solve_node(tried, tried)
         nodes += 1
-        if isinstance(outcome, tuple) and outcome[0] > best:
+        if isinstance(outcome, tuple):
             best, chosen = outcome[0], tried
-
-    if first_try is not None:
-        try_candidate(np.clip(np.round(np.asarray(first_try, dtype=float)), lower0, upper0))
     fallback = None
     heap, pushed = [(-math.inf, 0, lower0, upper0, None)], 1
     while heap:
@@ -589,12 +585,9 @@ def _branch_on_decisions(
             leaves.append((lower, upper, duals))
             say(f"  branch and bound: {nodes} LPs, one closed early at its dual value ${sign * value:,.0f}, {len(heap)} open")
             continue
-        fractional = np.flatnonzero(np.abs(values - np.round(values)) > INTEGRALITY_TOLERANCE)
         if fallback is None:
-            fallback = np.clip(np.floor(values + INTEGRALITY_TOLERANCE), lower0, upper0)
-            if chosen is None and fractional.size and time.perf_counter() < deadline:
-                # a candidate from the start lets warm nodes far below it be closed early
-                try_candidate(fallback)
+            fallback = np.floor(values + INTEGRALITY_TOLERANCE)
+        fractional = np.flatnonzero(np.abs(values - np.round(values)) > INTEGRALITY_TOLERANCE)
         if not fractional.size:
             closed = max(closed, value)
             leaves.append((lower, upper, duals))

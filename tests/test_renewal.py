@@ -341,26 +341,25 @@ def test_halls_limited_by_cash_are_chosen_as_well_as_every_schedule_tried_one_by
 
 
 def test_branch_and_bound_nodes_closed_early_at_their_dual_value_give_the_same_plan(monkeypatch):
-    # one simplex iteration a slice: every warm node is checked after each iteration and closed
-    # as soon as its dual value shows it cannot beat the best candidate
+    # one simplex iteration a slice, the best schedule tried first: every warm node is checked
+    # after each iteration and closed as soon as its dual value shows it cannot beat that schedule
     q = 1.5 * max(breakeven_rate_by_month(hosting_case(1.0)).values())
     case = hosting_case(q, capex_usd_per_mw=50_000.0, treasury={"btc": 0, "cash_usd": 125_000.0, "no_sale_below_usd": 1e9})
     whole_model = build_model(case)
     whole = solve(whole_model, case.spec.solver)
+    chosen = [v.value for v in whole_model.hosting.halls.values()]
     monkeypatch.setattr(solve_module, "NODE_SLICE_SHARE", 0.0)
     monkeypatch.setattr(solve_module, "NODE_SLICE_MIN_ITERATIONS", 1)
+    session = solve_module._Session(build_model(case), case.spec.solver)
+    decisions = [var for var in solve_module._monthly_decisions(session.model) if var.is_integer() and not var.fixed]
     lines = []
-    sliced_model = build_model(case)
-    sliced = solve(sliced_model, case.spec.solver, lines.append)
-    assert any("closed early at its dual value" in line for line in lines)
-    assert "closed early" in sliced.method and "0 of them closed early" not in sliced.method
-    assert sliced.status == whole.status
-    assert [v.value for v in sliced_model.hosting.halls.values()] == [v.value for v in whole_model.hosting.halls.values()]
-    assert sliced.objective_usd == pytest.approx(whole.objective_usd, rel=1e-9)
-    # with mip_gap 0 a node is closed only at a dual value at most the best candidate's LP value,
-    # so the largest value left unexplored, the bound, is that candidate's either way
+    search = solve_module._branch_on_decisions(session, decisions, case.spec.solver, 60.0, lines.append, first_try=chosen)
+    assert search.closed_early > 0 and any("closed early at its dual value" in line for line in lines)
+    assert search.values == chosen
+    # with mip_gap 0 a node is closed only at a dual value at most the best schedule's LP value,
+    # so the largest value left unexplored, the bound, is that schedule's, as in the search without slices
     assert case.spec.solver.mip_gap == 0
-    assert sliced.bound_usd == pytest.approx(whole.bound_usd, rel=1e-12)
+    assert search.bound == pytest.approx(whole.bound_usd, rel=1e-12)
 
 
 # 5. capex within cash
