@@ -359,6 +359,7 @@ class _Session:
         self.column_of = ColumnIndex(self.columns)
         self.lower = problem.col_lower.copy()
         self.upper = problem.col_upper.copy()
+        self.row_lower, self.row_upper = problem.row_lower, problem.row_upper
         self.offset = self.repn.offset
         self.sign = 1.0 if self.columns and self.repn.sense == pyo.maximize else -1.0
         self.solving_integer = self.integer.copy()
@@ -794,14 +795,13 @@ class _DualValue:
         repn = session.repn
         self.session = session
         self.c = session.sign * np.asarray(repn.c, dtype=float)
-        self.offset = session.sign * repn.offset
-        self.row_lower, self.row_upper = _row_bounds(repn)
+        self.offset = session.sign * session.offset
         self.rows_t = repn.A.T.tocsr()
         self.rows_t_size = abs(self.rows_t)
 
     def __call__(self, row_duals: np.ndarray) -> float:
         """Upper bound on the session's LP (in the maximisation's sense) from HiGHS's row duals [objective unit]."""
-        y, total = _priced_rows(self.session.sign * row_duals, self.row_lower, self.row_upper)
+        y, total = _priced_rows(self.session.sign * row_duals, self.session.row_lower, self.session.row_upper)
         scale = np.abs(self.c) + self.rows_t_size @ np.abs(y)
         return self.offset + total + _best_at_bounds(self.c - self.rows_t @ y, scale, self.session.lower, self.session.upper)
 
