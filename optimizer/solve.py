@@ -478,10 +478,18 @@ def _branch_on_decisions(
         z* + BRANCH_GAP_SHARE x mip_gap x |z*|
 
     is split on its first fractional decision (x_k <= floor, x_k >= ceil); otherwise it is
-    closed. Once there is a candidate, warm LPs run in slices of ``NODE_SLICE_SHARE`` of the cold
-    first LP's simplex iterations; between slices a node is closed at the dual value of its current duals
+    closed. Until there is a candidate nothing can be closed, so the search dives: it takes the
+    child of the node just split that is nearer that node's x_k, depth first, down to whole
+    decisions (on the 3-site x 12-model year on price blocks the best-first order solved the
+    root's far child first, 138 s of LP, and found its first candidate at node 17; diving found
+    one at node 11 and that child closed at its dual value). Once there is a candidate, warm LPs
+    run in slices of ``NODE_SLICE_SHARE`` of the cold first LP's simplex iterations, on
+    unperturbed costs; between slices a node is closed at the dual value of its current duals
     (:class:`_DualValue`, an upper bound on the node's LP) once that is at most the value a node
     must exceed to be split, so a node far below the best candidate is not solved to its end.
+    (HiGHS's dual simplex perturbs the costs by default; the duals of a sliced iterate are then
+    dual feasible only for the perturbed costs and their dual value was +inf at most slices on
+    that year. Unperturbed, it was finite at every slice and the warm nodes were no slower.)
     The bound is the largest z (or dual value) of any closed, candidate or (on time out) open
     node, so it is valid for any plan; the decisions returned are the best candidate's.
     ``first_try`` (e.g. a screened choice) is solved first, as a candidate. The search stops
@@ -501,6 +509,7 @@ def _branch_on_decisions(
 
     cold_seconds, slice_iterations = None, None
     _, unlimited_iterations = highs.getOptionValue("simplex_iteration_limit")
+    _, perturbation = highs.getOptionValue("dual_simplex_cost_perturbation_multiplier")
     dual_value = _DualValue(session)
 
     def coupling_duals(solution: highspy.HighsSolution) -> np.ndarray | None:
@@ -521,6 +530,8 @@ def _branch_on_decisions(
             cold_seconds = highs.getRunTime() - before
             deadline = end - cold_seconds
             slice_iterations = max(NODE_SLICE_MIN_ITERATIONS, math.ceil(NODE_SLICE_SHARE * highs.getInfo().simplex_iteration_count))
+            # unperturbed costs keep a sliced node's duals dual feasible, so their dual value is finite
+            highs.setOptionValue("dual_simplex_cost_perturbation_multiplier", 0.0)
         else:
             # before any candidate nothing can be closed, so the LP runs unsliced
             highs.setOptionValue("simplex_iteration_limit", slice_iterations if close_at > -math.inf else unlimited_iterations)
@@ -562,7 +573,14 @@ def _branch_on_decisions(
     fallback = None
     heap, pushed = [(-math.inf, 0, lower0, upper0, None)], 1
     while heap:
-        key, _, lower, upper, parent_duals = heapq.heappop(heap)
+        if best == -math.inf:
+            # diving: the node pushed last, the previous node's child nearer its LP's decision
+            last = min(range(len(heap)), key=lambda i: heap[i][1])
+            heap[last], heap[-1] = heap[-1], heap[last]
+            key, _, lower, upper, parent_duals = heap.pop()
+            heapq.heapify(heap)
+        else:
+            key, _, lower, upper, parent_duals = heapq.heappop(heap)
         parent = -key
         if parent <= open_to(best):
             closed = max(closed, parent)
@@ -598,17 +616,16 @@ def _branch_on_decisions(
             closed = max(closed, value)
             leaves.append((lower, upper, duals))
         else:
-            k = fractional[0]
-            below, above = upper.copy(), lower.copy()
-            below[k], above[k] = math.floor(values[k]), math.ceil(values[k])
-            heapq.heappush(heap, (-value, pushed, lower, below, duals))
-            heapq.heappush(heap, (-value, pushed + 1, above, upper, duals))
-            pushed += 2
+            # the nearer child pushed last: taken first among equal values, and dived into
+            for child_lower, child_upper in _children_nearer_last(lower, upper, values, fractional[0]):
+                heapq.heappush(heap, (-value, -pushed, child_lower, child_upper, duals))
+                pushed += 1
         found = f"best whole-hall node ${sign * best:,.0f}" if chosen is not None else "no whole-hall node yet"
         say(f"  branch and bound: {nodes} LPs, {found}, {len(heap)} open")
     if chosen is None:
         chosen = lower0 if fallback is None else fallback
     session.set_bounds(columns, lower0, upper0)
+    highs.setOptionValue("dual_simplex_cost_perturbation_multiplier", perturbation)
     return _Search(
         values=[float(v) + 0.0 for v in chosen],
         bound=sign * max(closed, best),
@@ -618,6 +635,19 @@ def _branch_on_decisions(
         stopped=stopped,
         leaves=leaves if coupling_rows is not None else [],
     )
+
+
+def _children_nearer_last(
+    lower: np.ndarray, upper: np.ndarray, values: np.ndarray, k: int
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The two (lower, upper) boxes a node splits into on decision k (x_k <= floor, x_k >= ceil of its
+    LP value), the one nearer that value last (the upper one on a tie)."""
+    below, above = upper.copy(), lower.copy()
+    below[k], above[k] = math.floor(values[k]), math.ceil(values[k])
+    children = [(lower, below), (above, upper)]
+    if values[k] - math.floor(values[k]) < 0.5:
+        children.reverse()
+    return children
 
 
 class _SiteBound:

@@ -362,6 +362,34 @@ def test_branch_and_bound_nodes_closed_early_at_their_dual_value_give_the_same_p
     assert search.bound == pytest.approx(whole.bound_usd, rel=1e-12)
 
 
+def test_branch_and_bound_dives_to_its_first_whole_hall_node():
+    # until a whole-hall node is known nothing can be closed, so the search goes depth first:
+    # each node solved is a child of the one solved before it, down to the first whole halls
+    q = 1.5 * max(breakeven_rate_by_month(hosting_case(1.0)).values())
+    case = hosting_case(q, capex_usd_per_mw=50_000.0, treasury={"btc": 0, "cash_usd": 125_000.0, "no_sale_below_usd": 1e9})
+    session = solve_module._Session(build_model(case), case.spec.solver)
+    decisions = [var for var in solve_module._monthly_decisions(session.model) if var.is_integer() and not var.fixed]
+    boxes, set_bounds = [], session.set_bounds
+
+    def recorded(columns, lower, upper):
+        if len(columns) == len(decisions):
+            boxes.append((np.array(lower), np.array(upper)))
+        set_bounds(columns, lower, upper)
+
+    session.set_bounds = recorded
+    lines = []
+    _, perturbation = session.highs.getOptionValue("dual_simplex_cost_perturbation_multiplier")
+    search = solve_module._branch_on_decisions(session, decisions, case.spec.solver, 60.0, lines.append)
+    # the search runs its warm nodes on unperturbed costs; the plan's solves get HiGHS's setting back
+    assert session.highs.getOptionValue("dual_simplex_cost_perturbation_multiplier")[1] == perturbation
+    first = next(i for i, line in enumerate(lines) if "best whole-hall node" in line)
+    assert first >= 2  # the root's halls are fractional: the dive goes at least one level down
+    for (parent_lower, parent_upper), (lower, upper) in zip(boxes[:first], boxes[1 : first + 1]):
+        assert np.all(lower >= parent_lower) and np.all(upper <= parent_upper)
+        assert np.sum((lower != parent_lower) | (upper != parent_upper)) == 1
+    assert search.values == [2.0, 2.0, 0.0]  # the best schedule, as found one by one above
+
+
 # 5. capex within cash
 
 

@@ -226,3 +226,15 @@ def test_the_dual_value_is_the_lp_value_at_its_duals_and_above_it_at_any_others(
     # held x <= 1: y = 5/3 (second row) and value 3 + 10/3 + 1; dual 2/3 on the second row
     session.set_bounds(session.indices([m.x]), [0.0], [1.0])
     assert dual_value(np.array([0.0, flip * 2.0 / 3.0, 0.0])) == pytest.approx(3 + 10 / 3 + 1, rel=1e-12)
+
+
+@pytest.mark.parametrize("value, nearer", [(1.2, (0.0, 1.0)), (1.7, (2.0, 3.0)), (1.5, (2.0, 3.0))])
+def test_a_node_splits_into_two_boxes_the_nearer_to_its_value_last(value, nearer):
+    # a decision in [0, 3] at 1.2 (1.7, 1.5) in the node's LP splits into x <= 1 and x >= 2;
+    # 1 is nearer 1.2, 2 nearer 1.7, and a tie goes up
+    lower, upper = np.array([0.0, 5.0]), np.array([3.0, 5.0])
+    children = solve_module._children_nearer_last(lower, upper, np.array([value, 5.0]), 0)
+    assert sorted((box[0][0], box[1][0]) for box in children) == [(0.0, 1.0), (2.0, 3.0)]
+    assert (children[-1][0][0], children[-1][1][0]) == nearer
+    assert all(box[0][1] == box[1][1] == 5.0 for box in children)  # the other decision is not touched
+    assert lower.tolist() == [0.0, 5.0] and upper.tolist() == [3.0, 5.0]  # the parent's box is left as it was
