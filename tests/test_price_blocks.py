@@ -89,14 +89,20 @@ def test_blocks_hold_a_site_days_hours_with_their_mean_price_and_summed_btc():
                 assert spot[where == low].max() <= spot[where == high].min()
 
 
+def solved_lp_relaxation(model, solver) -> _Session:
+    """A session holding the model's LP relaxation (every integer relaxed), solved by HiGHS."""
+    session = _Session(model, solver)
+    session.solve_integers(np.zeros_like(session.integer))
+    session.highs.run()
+    return session
+
+
 def test_the_bound_at_the_hourly_lps_own_duals_is_its_value():
     # weak duality is tight at the LP's optimal duals: a flipped sign or a wrong row gives another
     # value. The case's cash is short, so its treasury rows bind and their duals are not 0.
     case = two_site_case(blocks=None)
     model = build_model(case)
-    session = _Session(model, case.spec.solver)
-    session.solve_integers(np.zeros_like(session.integer))
-    session.highs.run()
+    session = solved_lp_relaxation(model, case.spec.solver)
     value = session.highs.getInfo().objective_function_value
     bound = _SiteBound(model, case.spec.solver)
     duals = np.asarray(session.highs.getSolution().row_dual)[bound.rows_in(session)]
@@ -108,12 +114,26 @@ def test_the_bound_at_the_hourly_lps_own_duals_is_its_value():
     assert bound.value(np.zeros_like(duals), none, none, none) > value * (1 + 1e-4)
 
 
+def test_the_sites_solved_side_by_side_give_the_bound_they_give_one_by_one():
+    # each site LP is its own HiGHS instance, so threads change when they run, not what they give
+    case = two_site_case(blocks=None)
+    model = build_model(case)
+    session = solved_lp_relaxation(model, case.spec.solver)
+    one_by_one = _SiteBound(model, case.spec.solver.model_copy(update={"threads": 1}))
+    side_by_side = _SiteBound(model, case.spec.solver.model_copy(update={"threads": 2}))
+    assert (one_by_one._pool._max_workers, side_by_side._pool._max_workers) == (1, 2)
+    duals = np.asarray(session.highs.getSolution().row_dual)[one_by_one.rows_in(session)]
+    none = np.zeros(0, dtype=np.int64)
+    values = []
+    for y in (duals, 1.1 * duals, -duals, np.zeros_like(duals)):
+        values.append(side_by_side.value(y, none, none, none))
+        assert values[-1] == one_by_one.value(y, none, none, none)
+    assert len(set(values)) == 4
+
+
 def relaxed_lp_value(model) -> float:
     """The model's LP relaxation (every integer relaxed), solved by HiGHS [USD]."""
-    session = _Session(model, two_site_case().spec.solver)
-    session.solve_integers(np.zeros_like(session.integer))
-    session.highs.run()
-    return session.highs.getInfo().objective_function_value
+    return solved_lp_relaxation(model, two_site_case().spec.solver).highs.getInfo().objective_function_value
 
 
 def test_a_blocked_plan_written_out_keeps_its_value_and_every_hourly_row():
