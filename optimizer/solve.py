@@ -271,7 +271,7 @@ def solve(
         say(f"writing the plan out hour by hour; bounding the hourly model at the {len(search.leaves)} leaves of the search")
         blocks.write_out(model)
         objective, violation = hourly.plan_value()
-        leaves_bound = hourly.bound(search.leaves, [model.find_component(var.name) for var in decisions], started + options.time_limit_s)
+        leaves_bound = hourly.bound(search.leaves, [model.find_component(var.name) for var in decisions], started + options.time_limit_s, say)
         if leaves_bound is None:
             statuses.append(highspy.HighsModelStatus.kTimeLimit)
             bound, at = whole_bound, "the re-cut's duals, every leaf together (time ran out before each leaf had its own)"
@@ -779,25 +779,38 @@ class _SiteBound:
         self.seconds += time.perf_counter() - began
         return total if not math.isnan(total) else math.inf
 
-    def bound(self, leaves: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]], decisions: list, deadline: float) -> float | None:
+    def bound(
+        self,
+        leaves: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]],
+        decisions: list,
+        deadline: float,
+        say: Callable[[str], None] = lambda _: None,
+    ) -> float | None:
         """The largest L over the leaves of a search on ``decisions`` (the full model's variables) [objective unit].
 
         None if ``deadline`` (a ``time.perf_counter`` time [s]) passes before every leaf has its L:
-        a leaf without one is bounded by nothing the others say.
+        a leaf without one is bounded by nothing the others say. ``say`` gets a line per leaf.
         """
         columns = self.column_of(decisions)
         kept = columns >= 0
         largest = -math.inf
-        for lower, upper, duals in leaves:
+        for number, (lower, upper, duals) in enumerate(leaves, start=1):
             if time.perf_counter() >= deadline:
                 return None
-            largest = max(largest, self.value(duals, columns[kept], lower[kept], upper[kept]))
+            value = self.value(duals, columns[kept], lower[kept], upper[kept])
+            largest = max(largest, value)
+            say(f"  bound: leaf {number} of {len(leaves)}, L {_usd(value)}, largest {_usd(largest)}")
         return largest
 
     def plan_value(self) -> tuple[float, float]:
         """(objective, largest violation of a row or column bound relative to the bound, at least 1) of the loaded plan."""
         x = np.array([var.value for var in self.repn.columns], dtype=float)
         return float(self.repn.c @ x + self.repn.offset), _worst_violation(self.repn, x, self.bounds, relative=True)
+
+
+def _usd(value: float) -> str:
+    """A bound for a progress line: whole dollars, or the infinity it is."""
+    return f"${value:,.0f}" if math.isfinite(value) else f"{value}"
 
 
 def _priced_rows(duals: np.ndarray, row_lower: np.ndarray, row_upper: np.ndarray) -> tuple[np.ndarray, float]:

@@ -166,19 +166,29 @@ def hourly_and_blocked():
     hourly = build_model(case)
     reference = solve(hourly, case.spec.solver.model_copy(update={"price_blocks_per_day": None}))
     model = build_model(case)
-    report = solve(model, case.spec.solver, blocks=build_price_blocked(case))
-    return reference, model, report
+    lines = []
+    report = solve(model, case.spec.solver, log=lines.append, blocks=build_price_blocked(case))
+    return reference, model, report, lines
 
 
 def test_the_plan_solved_on_price_blocks_keeps_every_hourly_row(hourly_and_blocked):
-    _, model, report = hourly_and_blocked
+    _, model, report, _ = hourly_and_blocked
     assert plan_violation(model) <= 1e-6
     assert pyo.value(model.profit_usd) == pytest.approx(report.objective_usd, rel=1e-9)
     assert "price blocks" in report.method
 
 
+def test_the_bound_says_each_leaf_as_it_goes_and_ends_at_the_bound_reported(hourly_and_blocked):
+    _, _, report, lines = hourly_and_blocked
+    leaves = int(next(line for line in lines if "bounding the hourly model at the" in line).split(" at the ")[1].split()[0])
+    said = [line for line in lines if line.startswith("  bound: leaf ")]
+    assert [line.split()[2] for line in said] == [str(number) for number in range(1, leaves + 1)]
+    assert "each leaf's duals" in report.method  # the leaves' largest L is the bound
+    assert said[-1].endswith(f"largest ${report.bound_usd:,.0f}")
+
+
 def test_the_bound_holds_every_hourly_plan_and_the_plan_is_within_it(hourly_and_blocked):
-    reference, _, report = hourly_and_blocked
+    reference, _, report, _ = hourly_and_blocked
     # the hourly model solved directly (every hall choice searched, gap target 0)
     assert reference.objective_usd <= report.bound_usd * (1 + 1e-9)
     assert report.objective_usd <= reference.bound_usd * (1 + 1e-9)
@@ -188,11 +198,11 @@ def test_the_bound_holds_every_hourly_plan_and_the_plan_is_within_it(hourly_and_
 
 
 def test_the_bound_is_the_smaller_of_the_leaves_and_the_whole_model_at_the_re_cuts_duals(hourly_and_blocked, monkeypatch):
-    reference, _, complete = hourly_and_blocked
+    reference, _, complete, _ = hourly_and_blocked
     # time runs out before the first leaf is bounded: L at the re-cut's duals, over every leaf
     # together, is then the bound, and the plan is the same
     bound_leaves = _SiteBound.bound
-    monkeypatch.setattr(_SiteBound, "bound", lambda self, leaves, decisions, deadline: bound_leaves(self, leaves, decisions, -math.inf))
+    monkeypatch.setattr(_SiteBound, "bound", lambda self, leaves, decisions, deadline, say: bound_leaves(self, leaves, decisions, -math.inf, say))
     case = two_site_case()
     model = build_model(case)
     cut_short = solve(model, case.spec.solver, blocks=build_price_blocked(case))
@@ -205,7 +215,7 @@ def test_the_bound_is_the_smaller_of_the_leaves_and_the_whole_model_at_the_re_cu
     assert "each leaf's duals" in complete.method
     assert complete.bound_usd < cut_short.bound_usd * (1 - 1e-4)
     # leaves that bound worse than the whole model leave the whole model's bound
-    monkeypatch.setattr(_SiteBound, "bound", lambda self, leaves, decisions, deadline: 2 * cut_short.bound_usd)
+    monkeypatch.setattr(_SiteBound, "bound", lambda self, leaves, decisions, deadline, say: 2 * cut_short.bound_usd)
     model = build_model(case)
     loose = solve(model, case.spec.solver, blocks=build_price_blocked(case))
     assert loose.bound_usd == pytest.approx(cut_short.bound_usd, rel=1e-12) and "below the leaves' own" in loose.method
