@@ -547,6 +547,11 @@ def _branch_on_decisions(
                     return value, None, coupling_duals(solution)
                 highs.run()
             highs.setOptionValue("simplex_iteration_limit", unlimited_iterations)
+            if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal and highs.getInfo().primal_solution_status != _FEASIBLE:
+                # a node finished in slices can end optimal with primal values updated, not recomputed,
+                # 5e-7 off their rows; the basis set again is re-inverted and the values recomputed
+                highs.setBasis(highs.getBasis())
+                highs.run()
             if highs.getModelStatus() not in _SETTLED:
                 # as in _run, a warm start can lose its way (status unknown on a 12-block pivot year)
                 say(f"  branch and bound: a warm LP ended {highs.modelStatusToString(highs.getModelStatus())}, restarting it cold")

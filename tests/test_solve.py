@@ -9,9 +9,11 @@ import pytest
 
 from models.build import build_model
 from optimizer import solve as solve_module
+from optimizer.case import load_case
 from optimizer.cli import main
 from optimizer.solve import NoPlanError, plan_violation, solve
 from test_dispatch import random_case
+from test_twin import write_case  # bench/run.py's, importable once test_twin has put bench/ on the path
 
 
 def _with_status(real_run, status, keep_solution=True):
@@ -238,3 +240,16 @@ def test_a_node_splits_into_two_boxes_the_nearer_to_its_value_last(value, nearer
     assert (children[-1][0][0], children[-1][1][0]) == nearer
     assert all(box[0][1] == box[1][1] == 5.0 for box in children)  # the other decision is not touched
     assert lower.tolist() == [0.0, 5.0] and upper.tolist() == [3.0, 5.0]  # the parent's box is left as it was
+
+
+def test_a_node_finished_in_slices_leaves_the_plan_solve_a_feasible_start(tmp_path):
+    # a week of the pivot case with 4 models a site: its last branch-and-bound node is solved in
+    # slices, and HiGHS ended it "optimal" with primal values 5e-7 off their rows (the values
+    # kept up to date through the iterations, not recomputed). The plan solve, warm from it,
+    # then reported optimal with no feasible solution. Re-inverting the basis recomputes them.
+    case = load_case(write_case(tmp_path, 1, 4))
+    model = build_model(case)
+    report = solve(model, case.spec.solver)
+    assert "branch and bound" in report.method and report.status in ("optimal", "feasible")
+    assert plan_violation(model) <= 1e-6
+    assert report.mip_gap <= case.spec.solver.mip_gap
