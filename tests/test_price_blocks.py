@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from models.build import build_model, build_price_blocked
 from optimizer.case import load_case, parse_spec, prepare_case
 from optimizer.case.errors import SchemaError
 from optimizer.case.load import price_blocked
-from optimizer.solve import _refined, _Session, _SiteBound, plan_violation, solve
+from optimizer.solve import _LeafBounds, _monthly_decisions, _refined, _Session, _SiteBound, plan_violation, solve
 
 S19 = {"name": "S19", "hashrate_th": 100, "power_w": 3000}  # 30 J/TH: runs below about $60/MWh
 S21 = {"name": "S21", "hashrate_th": 200, "power_w": 3500}  # 17.5 J/TH: runs below about $100/MWh
@@ -131,6 +132,31 @@ def test_the_sites_solved_side_by_side_give_the_bound_they_give_one_by_one():
     assert len(set(values)) == 4
 
 
+def test_leaves_bounded_in_the_background_give_what_each_gives_in_turn_and_nothing_after_the_deadline():
+    case = two_site_case(blocks=None)
+    model = build_model(case)
+    session = solved_lp_relaxation(model, case.spec.solver)
+    in_turn, background = _SiteBound(model, case.spec.solver), _SiteBound(model, case.spec.solver)
+    halls = [var for var in _monthly_decisions(model) if var.is_integer()]
+    columns = in_turn.column_of(halls)
+    duals = np.asarray(session.highs.getSolution().row_dual)[in_turn.rows_in(session)]
+    k = len(halls)
+    leaves = [(np.zeros(k), np.full(k, 3.0), duals), (np.ones(k), np.ones(k), 1.1 * duals), (np.zeros(k), np.zeros(k), 0.9 * duals)]
+    expected = [in_turn.value(y, columns, lower, upper) for lower, upper, y in leaves]
+    assert len(set(expected)) == 3 and all(math.isfinite(value) for value in expected)
+    leaf_bounds = _LeafBounds(background, halls, time.perf_counter() + 600.0)
+    for leaf in leaves:
+        leaf_bounds.add(*leaf)
+    lines = []
+    assert leaf_bounds.largest(lines.append) == max(expected)
+    assert len(lines) == 3
+    # past its deadline a leaf has no L (its site LPs are stopped), so there is no largest
+    late = _LeafBounds(_SiteBound(model, case.spec.solver), halls, time.perf_counter() - 1.0)
+    late.add(*leaves[0])
+    assert late.largest(lines.append) is None
+    assert in_turn.value(1.3 * duals, columns[:0], columns[:0], columns[:0], deadline=time.perf_counter() - 1.0) == math.inf
+
+
 def relaxed_lp_value(model) -> float:
     """The model's LP relaxation (every integer relaxed), solved by HiGHS [USD]."""
     return solved_lp_relaxation(model, two_site_case().spec.solver).highs.getInfo().objective_function_value
@@ -201,8 +227,13 @@ def test_the_bound_is_the_smaller_of_the_leaves_and_the_whole_model_at_the_re_cu
     reference, _, complete, _ = hourly_and_blocked
     # time runs out before the first leaf is bounded: L at the re-cut's duals, over every leaf
     # together, is then the bound, and the plan is the same
-    bound_leaves = _SiteBound.bound
-    monkeypatch.setattr(_SiteBound, "bound", lambda self, leaves, decisions, deadline, say: bound_leaves(self, leaves, decisions, -math.inf, say))
+    largest = _LeafBounds.largest
+
+    def out_of_time(self, say):
+        self.deadline = -math.inf
+        return largest(self, say)
+
+    monkeypatch.setattr(_LeafBounds, "largest", out_of_time)
     case = two_site_case()
     model = build_model(case)
     cut_short = solve(model, case.spec.solver, blocks=build_price_blocked(case))
@@ -215,7 +246,7 @@ def test_the_bound_is_the_smaller_of_the_leaves_and_the_whole_model_at_the_re_cu
     assert "each leaf's duals" in complete.method
     assert complete.bound_usd < cut_short.bound_usd * (1 - 1e-4)
     # leaves that bound worse than the whole model leave the whole model's bound
-    monkeypatch.setattr(_SiteBound, "bound", lambda self, leaves, decisions, deadline, say: 2 * cut_short.bound_usd)
+    monkeypatch.setattr(_LeafBounds, "largest", lambda self, say: 2 * cut_short.bound_usd)
     model = build_model(case)
     loose = solve(model, case.spec.solver, blocks=build_price_blocked(case))
     assert loose.bound_usd == pytest.approx(cut_short.bound_usd, rel=1e-12) and "below the leaves' own" in loose.method
