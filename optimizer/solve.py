@@ -29,6 +29,7 @@ from __future__ import annotations
 import heapq
 import math
 import os
+import threading
 import time
 import weakref
 from collections.abc import Callable
@@ -833,18 +834,17 @@ class _LeafBounds:
     def __init__(self, hourly: _SiteBound, decisions: list, deadline: float):
         columns = hourly.column_of(decisions)
         self.hourly, self.kept, self.columns, self.deadline = hourly, columns >= 0, columns[columns >= 0], deadline
-        self.searching = True
+        self.searched = threading.Event()
         self.worker = ThreadPoolExecutor(max_workers=1)
-        # a solve that stops with an error drops the leaves not yet begun
+        # a solve that stops with an error drops the leaves not yet begun (the work queued holds no reference to self)
         weakref.finalize(self, self.worker.shutdown, wait=False, cancel_futures=True)
         self.futures = []
 
     def add(self, lower: np.ndarray, upper: np.ndarray, duals: np.ndarray | None) -> None:
         """Begin L at a leaf: the decisions held within [lower, upper], the coupling rows priced at ``duals``."""
-        self.futures.append(self.worker.submit(self._value, lower[self.kept], upper[self.kept], duals))
-
-    def _value(self, lower: np.ndarray, upper: np.ndarray, duals: np.ndarray | None) -> float:
-        return self.hourly.value(duals, self.columns, lower, upper, self.deadline, side_by_side=not self.searching)
+        self.futures.append(
+            self.worker.submit(_leaf_value, self.hourly, duals, self.columns, lower[self.kept], upper[self.kept], self.deadline, self.searched)
+        )
 
     def largest(self, say: Callable[[str], None]) -> float | None:
         """The largest L over the leaves [objective unit]; ``say`` gets a line per leaf.
@@ -852,7 +852,7 @@ class _LeafBounds:
         None if the deadline passes before every leaf has its L: a leaf without one is bounded
         by nothing the others say.
         """
-        self.searching = False
+        self.searched.set()
         largest = -math.inf
         try:
             for number, future in enumerate(self.futures, start=1):
@@ -869,6 +869,13 @@ class _LeafBounds:
         finally:
             self.worker.shutdown(wait=False, cancel_futures=True)
         return largest
+
+
+def _leaf_value(
+    hourly: _SiteBound, duals: np.ndarray | None, columns: np.ndarray, lower: np.ndarray, upper: np.ndarray, deadline: float, searched: threading.Event
+) -> float:
+    """L at one leaf: its sites one after another while the search runs, side by side once ``searched`` is set."""
+    return hourly.value(duals, columns, lower, upper, deadline, side_by_side=searched.is_set())
 
 
 def _usd(value: float) -> str:

@@ -150,6 +150,13 @@ def test_leaves_bounded_in_the_background_give_what_each_gives_in_turn_and_nothi
     lines = []
     assert leaf_bounds.largest(lines.append) == max(expected)
     assert len(lines) == 3
+    # a solve that stops with an error lets go of its leaf bounds: the leaves not yet begun are dropped
+    dropped = _LeafBounds(_SiteBound(model, case.spec.solver), halls, time.perf_counter() + 600.0)
+    for leaf in leaves:
+        dropped.add(*leaf)
+    queued = dropped.futures[1:]
+    del dropped
+    assert all(future.cancelled() for future in queued[1:])
     # past its deadline a leaf has no L (its site LPs are stopped), so there is no largest
     late = _LeafBounds(_SiteBound(model, case.spec.solver), halls, time.perf_counter() - 1.0)
     late.add(*leaves[0])
