@@ -156,7 +156,6 @@ class _Search:
     closed_early: int  # of which closed at their dual value before their end
     seconds: float
     stopped: highspy.HighsModelStatus | None  # why the search stopped early (time limit or trouble), if it did
-    leaves: list[tuple[np.ndarray, np.ndarray, np.ndarray]]  # (lower, upper, duals of the coupling rows) of every node left, if asked
 
 
 @dataclass(frozen=True)
@@ -233,13 +232,11 @@ def solve(
             say(f"branching on {len(decisions)} integer monthly decisions over the full LP relaxation")
         else:
             say("solving the blocked LP relaxation for the duals of the daily treasury")
-        coupling, leaf_bounds = None, None
+        coupling, on_leaf = None, _ignore_leaf
         if hourly is not None:
-            coupling = hourly.rows_in(session)
             leaf_bounds = _LeafBounds(hourly, [model.find_component(var.name) for var in decisions], started + options.time_limit_s)
-        search = _branch_on_decisions(
-            session, decisions, options, remaining(), say, first_try, coupling, None if leaf_bounds is None else leaf_bounds.add
-        )
+            coupling, on_leaf = hourly.rows_in(session), leaf_bounds.add
+        search = _branch_on_decisions(session, decisions, options, remaining(), say, first_try, coupling, on_leaf)
         if search.stopped in _NO_PLAN:
             raise NoPlanError(_status_name(search.stopped), _no_plan_message(search.stopped, options))
         bound = search.bound
@@ -278,7 +275,7 @@ def solve(
     statuses = [run.status for run in runs] + ([search.stopped] if search is not None and search.stopped is not None else [])
     troubled = False
     if hourly is not None:
-        say(f"writing the plan out hour by hour; bounding the hourly model at the {len(search.leaves)} leaves of the search")
+        say(f"writing the plan out hour by hour; bounding the hourly model at the {len(leaf_bounds.futures)} leaves of the search")
         blocks.write_out(model)
         objective, violation = hourly.plan_value()
         waited = time.perf_counter()
@@ -473,6 +470,10 @@ def _run(session: _Session, time_limit_s: float) -> _Run:
     return _Run(status, has_solution, objective, bound, highs.getRunTime() - began, duals, values)
 
 
+def _ignore_leaf(lower: np.ndarray, upper: np.ndarray, duals: np.ndarray | None) -> None:
+    """The search's ``on_leaf`` when nothing is bounded at its leaves."""
+
+
 def _branch_on_decisions(
     session: _Session,
     decisions: list,
@@ -481,7 +482,7 @@ def _branch_on_decisions(
     say: Callable[[str], None],
     first_try: list[float] | None = None,
     coupling_rows: np.ndarray | None = None,
-    on_leaf: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] | None = None,
+    on_leaf: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] = _ignore_leaf,
 ) -> _Search:
     """Best-first branch and bound on integer decisions, each node the model's LP relaxation.
 
@@ -511,10 +512,10 @@ def _branch_on_decisions(
     ``first_try`` (e.g. a screened choice) is solved first, as a candidate. The search stops
     early enough to leave the plan solve and its repairs as long as the first, cold LP took;
     on the time limit, the plan takes the best candidate's decisions, or the first LP's floored.
-    With ``coupling_rows``, every node left (closed, whole-hall, infeasible or still open) is
-    returned with its bounds and the duals of those rows: its own LP's, or its parent's when
-    it was not solved or had no LP optimum (any duals give a valid Lagrangian bound), and
-    ``on_leaf`` is called with each as it is left.
+    Every node left (closed, whole-hall, infeasible or still open) is passed to ``on_leaf`` as
+    it is left, with its bounds and the duals of the ``coupling_rows`` (None without them): its
+    own LP's, or its parent's when it was not solved or had no LP optimum (any duals give a
+    valid Lagrangian bound).
     """
     began = session.seconds
     end = time.perf_counter() + time_limit_s
@@ -585,13 +586,7 @@ def _branch_on_decisions(
         """Value a node must exceed to be split; nothing is closed before a candidate is found."""
         return -math.inf if best == -math.inf else best + BRANCH_GAP_SHARE * options.mip_gap * abs(best)
 
-    best, chosen, closed, nodes, cut_short, stopped, leaves = -math.inf, None, -math.inf, 0, 0, None, []
-
-    def leave(lower: np.ndarray, upper: np.ndarray, duals: np.ndarray | None) -> None:
-        leaves.append((lower, upper, duals))
-        if on_leaf is not None:
-            on_leaf(lower, upper, duals)
-
+    best, chosen, closed, nodes, cut_short, stopped = -math.inf, None, -math.inf, 0, 0, None
     if first_try is not None:
         tried = np.clip(np.round(np.asarray(first_try, dtype=float)), lower0, upper0)
         outcome = solve_node(tried, tried)
@@ -612,7 +607,7 @@ def _branch_on_decisions(
         parent = -key
         if parent <= open_to(best):
             closed = max(closed, parent)
-            leave(lower, upper, parent_duals)
+            on_leaf(lower, upper, parent_duals)
             continue
         outcome = solve_node(lower, upper, open_to(best)) if time.perf_counter() < deadline else highspy.HighsModelStatus.kTimeLimit
         if isinstance(outcome, highspy.HighsModelStatus):
@@ -620,17 +615,17 @@ def _branch_on_decisions(
             stopped = outcome
             closed = max([closed, parent] + [-entry[0] for entry in heap])
             for entry in [(lower, upper, parent_duals)] + [entry[2:] for entry in heap]:
-                leave(*entry)
+                on_leaf(*entry)
             break
         nodes += 1
         if outcome is None:
-            leave(lower, upper, parent_duals)
+            on_leaf(lower, upper, parent_duals)
             continue
         value, values, duals = outcome
         if values is None:
             cut_short += 1
             closed = max(closed, value)
-            leave(lower, upper, duals)
+            on_leaf(lower, upper, duals)
             say(f"  branch and bound: {nodes} LPs, one closed early at its dual value ${sign * value:,.0f}, {len(heap)} open")
             continue
         if fallback is None:
@@ -638,12 +633,12 @@ def _branch_on_decisions(
         fractional = np.flatnonzero(np.abs(values - np.round(values)) > INTEGRALITY_TOLERANCE)
         if not fractional.size:
             closed = max(closed, value)
-            leave(lower, upper, duals)
+            on_leaf(lower, upper, duals)
             if value > best:
                 best, chosen = value, np.round(values)
         elif value <= open_to(best):
             closed = max(closed, value)
-            leave(lower, upper, duals)
+            on_leaf(lower, upper, duals)
         else:
             # the nearer child pushed last: taken first among equal values, and dived into
             for child_lower, child_upper in _children_nearer_last(lower, upper, values, fractional[0]):
@@ -662,7 +657,6 @@ def _branch_on_decisions(
         closed_early=cut_short,
         seconds=session.seconds - began,
         stopped=stopped,
-        leaves=leaves if coupling_rows is not None else [],
     )
 
 
