@@ -311,14 +311,24 @@ def test_hall_capex_is_paid_on_the_order_day_and_the_tenant_pays_spot_plus_adder
     assert -pnl_line(results, "hosting.hpc_energy_cost_usd") == pytest.approx(0.5 * 4 * 24 * 80 * 35.0, rel=1e-9)
 
 
+def cash_limited_halls_case():
+    """Halls at $50k per MW leased well above breakeven, $125k of cash and no BTC to sell."""
+    q = 1.5 * max(breakeven_rate_by_month(hosting_case(1.0)).values())
+    return hosting_case(q, capex_usd_per_mw=50_000.0, treasury={"btc": 0, "cash_usd": 125_000.0, "no_sale_below_usd": 1e9})
+
+
+def hall_search_session(case):
+    """(a solver session on the case's model, its integer monthly decisions) for a branch and bound of its own."""
+    session = solve_module._Session(build_model(case), case.spec.solver)
+    return session, [var for var in solve_module._monthly_decisions(session.model) if var.is_integer() and not var.fixed]
+
+
 def test_halls_limited_by_cash_are_chosen_as_well_as_every_schedule_tried_one_by_one():
     # $50k per MW and $125k of cash, no BTC to sell: the LP relaxation converts 2.5 halls on
     # 1 January, so the branch and bound must split on whole halls. The independent answer is
     # every schedule of whole halls (ordered in January, February, March; at most 4) solved
     # with its halls fixed: the search must find the best, and its bound must hold over all.
-    q = 1.5 * max(breakeven_rate_by_month(hosting_case(1.0)).values())
-    treasury = {"btc": 0, "cash_usd": 125_000.0, "no_sale_below_usd": 1e9}
-    case = hosting_case(q, capex_usd_per_mw=50_000.0, treasury=treasury)
+    case = cash_limited_halls_case()
     model = build_model(case)
     report = solve(model, case.spec.solver)
     chosen = [model.hosting.halls[0, e].value for e in range(3)]
@@ -343,15 +353,13 @@ def test_halls_limited_by_cash_are_chosen_as_well_as_every_schedule_tried_one_by
 def test_branch_and_bound_nodes_closed_early_at_their_dual_value_give_the_same_plan(monkeypatch):
     # one simplex iteration a slice, the best schedule tried first: every warm node is checked
     # after each iteration and closed as soon as its dual value shows it cannot beat that schedule
-    q = 1.5 * max(breakeven_rate_by_month(hosting_case(1.0)).values())
-    case = hosting_case(q, capex_usd_per_mw=50_000.0, treasury={"btc": 0, "cash_usd": 125_000.0, "no_sale_below_usd": 1e9})
+    case = cash_limited_halls_case()
     whole_model = build_model(case)
     whole = solve(whole_model, case.spec.solver)
     chosen = [v.value for v in whole_model.hosting.halls.values()]
     monkeypatch.setattr(solve_module, "NODE_SLICE_SHARE", 0.0)
     monkeypatch.setattr(solve_module, "NODE_SLICE_MIN_ITERATIONS", 1)
-    session = solve_module._Session(build_model(case), case.spec.solver)
-    decisions = [var for var in solve_module._monthly_decisions(session.model) if var.is_integer() and not var.fixed]
+    session, decisions = hall_search_session(case)
     lines = []
     search = solve_module._branch_on_decisions(session, decisions, case.spec.solver, 60.0, lines.append, first_try=chosen)
     assert search.closed_early > 0 and any("closed early at its dual value" in line for line in lines)
@@ -365,10 +373,8 @@ def test_branch_and_bound_nodes_closed_early_at_their_dual_value_give_the_same_p
 def test_branch_and_bound_dives_to_its_first_whole_hall_node():
     # until a whole-hall node is known nothing can be closed, so the search goes depth first:
     # each node solved is a child of the one solved before it, down to the first whole halls
-    q = 1.5 * max(breakeven_rate_by_month(hosting_case(1.0)).values())
-    case = hosting_case(q, capex_usd_per_mw=50_000.0, treasury={"btc": 0, "cash_usd": 125_000.0, "no_sale_below_usd": 1e9})
-    session = solve_module._Session(build_model(case), case.spec.solver)
-    decisions = [var for var in solve_module._monthly_decisions(session.model) if var.is_integer() and not var.fixed]
+    case = cash_limited_halls_case()
+    session, decisions = hall_search_session(case)
     boxes, set_bounds = [], session.set_bounds
 
     def recorded(columns, lower, upper):
