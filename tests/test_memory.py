@@ -1,0 +1,71 @@
+"""The process-memory helpers: glibc's malloc told to map large arrays apart and to keep few arenas."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+
+# prints the bytes mapped apart for a 2 MB array allocated after an 8 MB one was freed, then the
+# arenas malloc_stats lists (on stderr) once 4 threads alive at once have each allocated
+MALLOC_AFTER = textwrap.dedent(
+    """
+    import ctypes
+    import sys
+    import threading
+    import numpy as np
+    from optimizer.memory import keep_malloc_lean
+
+    class MallInfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+    libc = ctypes.CDLL(None)
+    libc.mallinfo2.restype = MallInfo2
+    libc.malloc.restype = ctypes.c_void_p
+    if sys.argv[1] == "lean":
+        keep_malloc_lean(2**20, 2)
+    np.ones(2**20).sum()  # an 8 MB array freed: left alone, glibc raises its mmap threshold to 8 MB
+    before = libc.mallinfo2().hblkhd
+    held = np.ones(2**18)
+    print(libc.mallinfo2().hblkhd - before)
+    together = threading.Barrier(4)
+
+    def allocate():
+        libc.malloc(64)
+        together.wait()  # a thread that ended would hand its arena on to the next
+
+    threads = [threading.Thread(target=allocate) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    libc.malloc_stats()
+    """
+)
+
+
+def malloc_after(setting: str) -> tuple[int, int]:
+    """(bytes mapped apart for the 2 MB array, arenas in use) in a fresh process, ``lean`` or ``plain``."""
+    done = subprocess.run([sys.executable, "-c", MALLOC_AFTER, setting], capture_output=True, text=True, check=True)
+    return int(done.stdout), done.stderr.count("Arena ")
+
+
+@pytest.mark.skipif(not GLIBC, reason="mallopt's settings are glibc's")
+def test_large_arrays_are_mapped_apart_and_threads_share_two_arenas():
+    mapped, arenas = malloc_after("lean")
+    assert mapped >= 2 * 2**20
+    assert arenas == 2
+
+
+@pytest.mark.skipif(not GLIBC, reason="mallopt's settings are glibc's")
+def test_left_alone_glibc_keeps_the_array_in_its_heap_and_an_arena_per_thread():
+    # the check above tells the settings apart: without them the same process gives other figures
+    mapped, arenas = malloc_after("plain")
+    assert mapped == 0
+    assert arenas >= 5
