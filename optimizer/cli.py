@@ -180,9 +180,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     say(f"{case.grid.n_periods:,} periods of {case.spec.horizon.resolution}, {len(case.machine_classes)} machine classes at {len(case.spec.sites)} site(s)")
     model = build_model(case)
     screen = build_screening_model(case)
-    blocks = build_price_blocked(case)
     say(f"built model in {time.perf_counter() - began:.1f} s")
-    report = solve(model, case.spec.solver, log=say, screen=screen, blocks=blocks)
+    # built in the call, so that nothing here holds the blocked model solve() re-cuts and replaces
+    report = solve(model, case.spec.solver, log=say, screen=screen, blocks=build_price_blocked(case))
     results = extract_results(model, case, report)
     out = args.out
     say(f"writing {out}/")
