@@ -16,6 +16,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20
 
 
+def give_back_free_memory() -> None:
+    """Return to the system the whole free pages malloc holds (glibc's ``malloc_trim``; elsewhere nothing is done)."""
+    try:
+        malloc_trim = ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError):
+        return
+    malloc_trim(0)
+
+
 def keep_malloc_lean(mmap_threshold_bytes: int, arenas: int) -> None:
     """Have glibc's malloc map large arrays apart and spread its threads over few arenas.
 

@@ -50,7 +50,7 @@ from scipy.sparse.csgraph import connected_components
 from models.expr import object_array
 from optimizer.case.schema import Solver as SolverOptions
 from optimizer.matrix import ColumnIndex, Matrices, column_bounds, compile_matrices, integer_columns
-from optimizer.memory import keep_malloc_lean
+from optimizer.memory import give_back_free_memory, keep_malloc_lean
 
 if TYPE_CHECKING:
     from models.build import PriceBlocks
@@ -751,11 +751,9 @@ class _SiteBound:
                 part, self.col_lower[columns], self.col_upper[columns], row_lower[rows_of_model], row_upper[rows_of_model], problem.integer[columns]
             )
             highs = _highs(options, highspy.kHighsInf)
-            # a HiGHS instance keeps its presolve's work arrays until it is freed: on the year, each
-            # site LP held 185 MB after a presolved solve and 105 MB after one without, in 10-11 s either way
-            highs.setOptionValue("presolve", "off")
             part_problem.pass_to(highs, relaxed=True)
             self.parts.append((columns, highs))
+        self.moved: set[int] = set()  # the sites whose LP has moved to a fresh instance (see ``value``)
         self.column_of = ColumnIndex(repn.columns)
         # each site LP is its own HiGHS instance and highspy releases the GIL while it runs, so the
         # sites solve side by side: on the 3-site x 12-model year, 6 leaves in 74 s against 86 s
@@ -804,17 +802,28 @@ class _SiteBound:
         scale = np.abs(self.repn.c[free]) + (self.coupling_t_size @ np.abs(y))[free]
         total += _best_at_bounds(d[free], scale, col_lower[free], col_upper[free])
 
-        def solve_site(part: tuple[np.ndarray, highspy.Highs]) -> tuple[highspy.HighsModelStatus, float]:
-            part_columns, highs = part
+        def solve_site(site: int) -> tuple[highspy.HighsModelStatus, float]:
+            part_columns, highs = self.parts[site]
             local = np.arange(len(part_columns), dtype=np.int32)
             highs.changeColsCost(len(local), local, d[part_columns])
             highs.changeColsBounds(len(local), local, col_lower[part_columns], col_upper[part_columns])
             highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
             highs.run()
+            if site not in self.moved and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+                # the first, cold solve is presolved (unpresolved, its basis left the 3 x 12 year's leaves
+                # 62-72 s after the search against 24-27 s), and HiGHS keeps presolve's work arrays until
+                # the instance is freed (185 MB a site there against 105 MB): the LP moves to a fresh one
+                highs = _moved(highs)
+                self.parts[site] = part_columns, highs
+                self.moved.add(site)
             return highs.getModelStatus(), highs.getInfo().objective_function_value
 
         # every site finishes before the next call changes its costs again
-        for status, site_value in list((self._pool.map if side_by_side else map)(solve_site, self.parts)):
+        solved = list((self._pool.map if side_by_side else map)(solve_site, range(len(self.parts))))
+        # what HiGHS frees in small pieces (presolve's work arrays above all) stays in malloc's heap
+        # unless given back: on the year, RSS through the leaves was 1,300 MB with this, 1,410 MB without
+        give_back_free_memory()
+        for status, site_value in solved:
             if status == highspy.HighsModelStatus.kInfeasible:
                 total = -math.inf
                 break
@@ -829,6 +838,16 @@ class _SiteBound:
         """(objective, largest violation of a row or column bound relative to the bound, at least 1) of the loaded plan."""
         x = np.array([var.value for var in self.repn.columns], dtype=float)
         return float(self.repn.c @ x + self.repn.offset), _worst_violation(self.repn, x, self.bounds, relative=True)
+
+
+def _moved(highs: highspy.Highs) -> highspy.Highs:
+    """The LP of ``highs`` in a fresh instance with the same options, solved there from its basis (optimal: 0 iterations)."""
+    fresh = highspy.Highs()
+    fresh.passOptions(highs.getOptions())
+    fresh.passModel(highs.getLp())
+    fresh.setBasis(highs.getBasis())
+    fresh.run()
+    return fresh
 
 
 class _LeafBounds:
