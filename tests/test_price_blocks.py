@@ -21,6 +21,7 @@ import pytest
 
 from casebuilder import spec_dict
 from models.build import build_model, build_price_blocked
+from optimizer import solve as solve_module
 from optimizer.case import load_case, parse_spec, prepare_case
 from optimizer.case.errors import SchemaError
 from optimizer.case.load import price_blocked
@@ -268,6 +269,29 @@ def test_solve_holds_the_blocks_it_was_given_no_longer_than_their_re_cut():
     assert held[0][1]  # alive while it is re-cut
     # the callers build the blocks in the call and rely on this: 65 MB less through the 3 x 12 year's search
     assert not any(alive for _, alive in held[recut + 1 :])
+
+
+def test_the_search_sessions_are_freed_before_the_leaves_are_waited_for(monkeypatch):
+    # the blocked model's sessions (the re-cut's and the search's) must be gone before the wait for
+    # the leaves, where the site LPs' memory peaks
+    sessions = []
+
+    class Recorded(_Session):
+        def __init__(self, *args):
+            super().__init__(*args)
+            sessions.append(weakref.ref(self))
+
+    monkeypatch.setattr(solve_module, "_Session", Recorded)
+    alive = []
+
+    def log(line: str) -> None:
+        if line.startswith("  bound: leaf "):
+            gc.collect()
+            alive.append(sum(ref() is not None for ref in sessions))
+
+    case = two_site_case(days=14)
+    solve(build_model(case), case.spec.solver, log=log, blocks=build_price_blocked(case))
+    assert len(sessions) == 2 and alive and set(alive) == {0}
 
 
 def test_the_bound_is_the_smaller_of_the_leaves_and_the_whole_model_at_the_re_cuts_duals(hourly_and_blocked, monkeypatch):
