@@ -876,7 +876,7 @@ class _LeafBounds:
     def add(self, lower: np.ndarray, upper: np.ndarray, duals: np.ndarray | None) -> None:
         """Begin L at a leaf: the decisions held within [lower, upper], the coupling rows priced at ``duals``."""
         self.futures.append(
-            self.worker.submit(_leaf_value, self.hourly, duals, self.columns, lower[self.kept], upper[self.kept], self.deadline)
+            self.worker.submit(self.hourly.value, duals, self.columns, lower[self.kept], upper[self.kept], self.deadline, side_by_side=False)
         )
 
     def largest(self, say: Callable[[str], None]) -> float | None:
@@ -901,11 +901,6 @@ class _LeafBounds:
         finally:
             self.worker.shutdown(wait=False, cancel_futures=True)
         return largest
-
-
-def _leaf_value(hourly: _SiteBound, duals: np.ndarray | None, columns: np.ndarray, lower: np.ndarray, upper: np.ndarray, deadline: float) -> float:
-    """L at one leaf, its sites one after another (see :class:`_LeafBounds`)."""
-    return hourly.value(duals, columns, lower, upper, deadline, side_by_side=False)
 
 
 def _usd(value: float) -> str:
