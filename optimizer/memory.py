@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import resource
 import sys
+from collections.abc import Callable
 
 M_MMAP_THRESHOLD = -3  # glibc's malloc.h: allocations this large [bytes] or larger get pages of their own
 M_ARENA_MAX = -8  # glibc's malloc.h: the most malloc arenas the process's threads may spread over
@@ -16,13 +17,19 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20
 
 
+def _c_function(name: str) -> Callable[..., int] | None:
+    """The C library's function ``name`` in this process, or None where it has none (malloc's tuning is glibc's)."""
+    try:
+        return getattr(ctypes.CDLL(None), name)
+    except (OSError, AttributeError):
+        return None
+
+
 def give_back_free_memory() -> None:
     """Return to the system the whole free pages malloc holds (glibc's ``malloc_trim``; elsewhere nothing is done)."""
-    try:
-        malloc_trim = ctypes.CDLL(None).malloc_trim
-    except (OSError, AttributeError):
-        return
-    malloc_trim(0)
+    malloc_trim = _c_function("malloc_trim")
+    if malloc_trim is not None:
+        malloc_trim(0)
 
 
 def keep_malloc_lean(mmap_threshold_bytes: int, arenas: int) -> None:
@@ -36,10 +43,8 @@ def keep_malloc_lean(mmap_threshold_bytes: int, arenas: int) -> None:
     blocks (``bench/year.py``), 2 arenas took the peak from 1,772 MB to 1,637 MB and then a 1 MB
     threshold from 1,614 MB to 1,446 MB, neither slower. Elsewhere (macOS, musl) nothing is done.
     """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    # glibc's mallopt answers 1 even to a setting it does not know, so its answer tells nothing
-    mallopt(M_MMAP_THRESHOLD, int(mmap_threshold_bytes))
-    mallopt(M_ARENA_MAX, int(arenas))
+    mallopt = _c_function("mallopt")
+    if mallopt is not None:
+        # glibc's mallopt answers 1 even to a setting it does not know, so its answer tells nothing
+        mallopt(M_MMAP_THRESHOLD, int(mmap_threshold_bytes))
+        mallopt(M_ARENA_MAX, int(arenas))
