@@ -12,7 +12,8 @@ import pytest
 GLIBC = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
 
 # prints the bytes mapped apart for a 2 MB array allocated after an 8 MB one was freed, then the
-# arenas malloc_stats lists (on stderr) once 4 threads alive at once have each allocated
+# arenas malloc_stats lists (on stderr) once 4 threads alive at once have each allocated; ``lean``
+# sets malloc's tuning itself, ``solve`` lets solve() set it (solving a one-variable LP), ``plain`` neither
 MALLOC_AFTER = textwrap.dedent(
     """
     import ctypes
@@ -30,6 +31,15 @@ MALLOC_AFTER = textwrap.dedent(
     libc.malloc.restype = ctypes.c_void_p
     if sys.argv[1] == "lean":
         keep_malloc_lean(2**20, 2)
+    if sys.argv[1] == "solve":
+        import pyomo.environ as pyo
+        from optimizer.case.schema import Solver
+        from optimizer.solve import solve
+
+        model = pyo.ConcreteModel()
+        model.x = pyo.Var(bounds=(0, 1))
+        model.objective = pyo.Objective(expr=model.x, sense=pyo.maximize)
+        assert solve(model, Solver()).status == "optimal"
     np.ones(2**20).sum()  # an 8 MB array freed: left alone, glibc raises its mmap threshold to 8 MB
     before = libc.mallinfo2().hblkhd
     held = np.ones(2**18)
@@ -77,7 +87,7 @@ FREED_IN_PIECES = textwrap.dedent(
 
 
 def malloc_after(setting: str) -> tuple[int, int]:
-    """(bytes mapped apart for the 2 MB array, arenas in use) in a fresh process, ``lean`` or ``plain``."""
+    """(bytes mapped apart for the 2 MB array, arenas in use) in a fresh process, ``lean``, ``solve`` or ``plain``."""
     done = subprocess.run([sys.executable, "-c", MALLOC_AFTER, setting], capture_output=True, text=True, check=True)
     return int(done.stdout), done.stderr.count("Arena ")
 
@@ -87,6 +97,12 @@ def test_large_arrays_are_mapped_apart_and_threads_share_two_arenas():
     mapped, arenas = malloc_after("lean")
     assert mapped >= 2 * 2**20
     assert arenas == 2
+
+
+@pytest.mark.skipif(not GLIBC, reason="mallopt's settings are glibc's")
+def test_solve_keeps_malloc_lean_for_the_process():
+    # solve() sets the tuning as it starts: the figures it leaves are those of the settings, not glibc's own
+    assert malloc_after("solve") == malloc_after("lean")
 
 
 @pytest.mark.skipif(not GLIBC, reason="mallopt's settings are glibc's")
