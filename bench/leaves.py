@@ -8,21 +8,23 @@ time and simplex iterations can be compared between HiGHS settings in a minute o
 
 ``record FILE`` solves the 3-site x 12-model year (``bench/run.py``'s case) on ``--price-blocks``
 blocks a day and saves every call of ``_SiteBound.value`` in order: the re-cut's, then each
-leaf's (the coupling rows' duals, the columns held and their bounds). ``replay FILE`` builds the
-same hourly model and makes the same calls, through the same ``_SiteBound.value``, printing
-each site's seconds and iterations per call and their totals after the re-cut's. ``--option
-NAME=VALUE`` sets a HiGHS option on every site LP after the re-cut's call (e.g.
-``simplex_strategy=4``); ``--cold`` clears each site LP's basis before each call, so every leaf
-starts cold (and presolved).
+leaf's (the coupling rows' duals, the columns held, their bounds and the L the leaf needed).
+``replay FILE`` builds the same hourly model and makes the same calls, through the same
+``_SiteBound.value``, printing each site's seconds and iterations per call and their totals
+after the re-cut's. ``--option NAME=VALUE`` sets a HiGHS option on every site LP after the
+re-cut's call (e.g. ``simplex_strategy=4``); ``--cold`` clears each site LP's basis before each
+call, so every leaf starts cold (and presolved); ``--exact`` solves every site LP to its
+optimum, as if no leaf could stop at the L it needed.
 
 Run from the repository root: ``python bench/leaves.py record leaves.pkl``, then
-``python bench/leaves.py replay leaves.pkl [--option NAME=VALUE ...] [--cold]``. A benchmark,
+``python bench/leaves.py replay leaves.pkl [--option NAME=VALUE ...] [--cold] [--exact]``. A benchmark,
 not a test: it asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import pickle
 import tempfile
 import time
@@ -41,9 +43,9 @@ def record(path: Path, price_blocks: int, time_limit_s: float) -> None:
     calls = []
     value = _SiteBound.value
 
-    def recorded(self, duals, columns, lower, upper, *args, **kwargs):
-        calls.append(tuple(None if array is None else np.array(array) for array in (duals, columns, lower, upper)))
-        return value(self, duals, columns, lower, upper, *args, **kwargs)
+    def recorded(self, duals, columns, lower, upper, deadline=math.inf, side_by_side=True, enough=math.inf):
+        calls.append((*(None if array is None else np.array(array) for array in (duals, columns, lower, upper)), enough))
+        return value(self, duals, columns, lower, upper, deadline, side_by_side, enough)
 
     with tempfile.TemporaryDirectory() as folder:
         case = load_case(write_case(Path(folder), None, 12, price_blocks))
@@ -59,7 +61,7 @@ def record(path: Path, price_blocks: int, time_limit_s: float) -> None:
     print(f"{report.status}, certified gap {report.mip_gap:.2e}: {len(calls)} calls saved to {path}")
 
 
-def replay(path: Path, options: list[str], cold: bool) -> None:
+def replay(path: Path, options: list[str], cold: bool, exact: bool) -> None:
     """Make the recorded calls again, alone, printing each site LP's seconds and simplex iterations."""
     with open(path, "rb") as file:
         calls = pickle.load(file)
@@ -67,7 +69,7 @@ def replay(path: Path, options: list[str], cold: bool) -> None:
         case = load_case(write_case(Path(folder), None, 12))
     bound = _SiteBound(build_model(case), case.spec.solver)
     began = time.perf_counter()
-    value = bound.value(*calls[0], side_by_side=False)
+    value = bound.value(*calls[0][:4], side_by_side=False)
     # the re-cut's call, cold and presolved, moves each site LP to a fresh instance (see _SiteBound.value)
     print(f"call  0 (the re-cut's): L ${value:,.0f} in {time.perf_counter() - began:.1f} s", flush=True)
     for _, highs in bound.parts:
@@ -81,7 +83,8 @@ def replay(path: Path, options: list[str], cold: bool) -> None:
             for _, highs in bound.parts:
                 highs.clearSolver()
         before = [highs.getRunTime() for _, highs in bound.parts]
-        value = bound.value(*call, side_by_side=False)
+        *arrays, enough = call
+        value = bound.value(*arrays, side_by_side=False, enough=math.inf if exact else enough)
         seconds = [highs.getRunTime() - ran for (_, highs), ran in zip(bound.parts, before)]
         iterations = [highs.getInfo().simplex_iteration_count for _, highs in bound.parts]
         sites = ", ".join(f"site {site} {s:6.2f} s {n:6d} it" for site, (s, n) in enumerate(zip(seconds, iterations)))
@@ -102,11 +105,12 @@ def main() -> None:
     replaying.add_argument("file", type=Path)
     replaying.add_argument("--option", action="append", default=[], metavar="NAME=VALUE", help="a HiGHS option for every site LP after the re-cut's call")
     replaying.add_argument("--cold", action="store_true", help="clear each site LP's basis before each call after the re-cut's")
+    replaying.add_argument("--exact", action="store_true", help="solve every site LP to its optimum, not only as far as the L each leaf needed")
     args = parser.parse_args()
     if args.command == "record":
         record(args.file, args.price_blocks, args.time_limit)
     else:
-        replay(args.file, args.option, args.cold)
+        replay(args.file, args.option, args.cold, args.exact)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,9 @@ instance and re-solves warm from the last basis, never recompiling.
 Integer monthly decisions (HPC halls) are chosen by a best-first branch and bound whose nodes
 are the full model's LP relaxation (every integer relaxed). The largest LP value left
 unexplored certifies the plan then solved with those decisions held. A screening model (the
-same case on a coarser clock) may supply the first decisions tried. Warm nodes run in slices
-and are closed early once the dual value of their duals shows they cannot beat the best
-candidate (:class:`_DualValue`).
+same case on a coarser clock) may supply the first decisions tried, else the root's rounded
+down. Warm nodes stop early, at HiGHS's ``objective_bound``, once the dual value of their duals
+shows they cannot beat the best candidate (:class:`_DualValue`).
 
 Machine counts marked in a ``floor_and_repair`` suffix are solved continuous, then floored
 and held stage by stage (the suffix value), the model re-solved after each stage: the first
@@ -21,7 +21,8 @@ With price blocks (``solver.price_blocks_per_day``) the same search and repair r
 model of the blocked case; the plan is written out hour by hour into the full model, and its
 gap is certified by a Lagrangian bound on the full model (:class:`_SiteBound`) at each leaf of
 the search, with the leaf's own duals: begun in a background thread as the search leaves each
-leaf (highspy releases the GIL in a solve), its site LPs one after another.
+leaf (highspy releases the GIL in a solve), its site LPs one after another, the last stopped
+once the leaf's bound is within the gap asked of the best plan.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import os
 import time
 import weakref
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from operator import attrgetter
@@ -66,19 +67,18 @@ MIN_REPAIR_SECONDS = 1.0
 BRANCH_GAP_SHARE = 0.5
 """Share of ``solver.mip_gap`` the decision search may leave open; the rest is for flooring counts [-]."""
 
-NODE_SLICE_SHARE = 0.05
-"""A warm branch-and-bound LP runs in slices of this share of the cold first LP's simplex iterations [-].
-
-Between slices the node is closed if the dual value of its current duals shows it cannot beat
-the best candidate by the gap left to the search. On the 3-site x 12-model year on price blocks
-one warm node ran 170 s (69k iterations) to a value 15% below the best candidate; its dual value
-had fallen below that candidate after 2,000 iterations (about 4 s)."""
-
-NODE_SLICE_MIN_ITERATIONS = 100
-"""...but never fewer than this many iterations, so a small model's nodes run in one slice [-]."""
+TRY_ROOT_FLOORED = True
+"""Whether the decision search tries the root LP's decisions rounded down as its first candidate [-]."""
 
 INTEGRALITY_TOLERANCE = 1e-6
 """A relaxed decision within this of an integer is taken as that integer [units]."""
+
+LEAF_GAP_SHARE = 0.9
+"""Share of ``solver.mip_gap`` a leaf's bound on the hourly model may leave above the plan [-].
+
+A leaf's last site LP stops once its dual value shows the leaf's L within this share of the gap
+above the plan's hourly value (:class:`_Enough`); the rest keeps the sum that is L, rounded,
+from taking the certified gap past ``mip_gap``."""
 
 DUAL_TOLERANCE = 1e-7
 """HiGHS's default ``dual_feasibility_tolerance``: a reduced cost this close to 0, relative to its terms, is 0 [-]."""
@@ -97,6 +97,8 @@ _CONFIRMED = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeL
 """Statuses of a run whose plan HiGHS stands by; any other status with a plan is numerical trouble."""
 _SETTLED = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kTimeLimit)
 """Statuses a branch-and-bound LP ends with when nothing went wrong."""
+_BOUNDED = (highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kObjectiveBound)
+"""A site LP's status when :class:`_SiteBound` knows a bound on it: its optimum, or a dual value at most the one asked."""
 _NO_PLAN = (highspy.HighsModelStatus.kInfeasible, highspy.HighsModelStatus.kUnbounded, highspy.HighsModelStatus.kUnboundedOrInfeasible)
 """Statuses that rule out a plan, even when HiGHS returns a feasible point (as it does when unbounded)."""
 
@@ -245,7 +247,7 @@ def solve(
             say("solving the blocked LP relaxation for the duals of the daily treasury")
         coupling, on_leaf = None, _ignore_leaf
         if hourly is not None:
-            leaf_bounds = _LeafBounds(hourly, [model.find_component(var.name) for var in decisions], started + options.time_limit_s)
+            leaf_bounds = _LeafBounds(hourly, [model.find_component(var.name) for var in decisions], started + options.time_limit_s, options.mip_gap)
             coupling, on_leaf = hourly.rows_in(session), leaf_bounds.add
         search = _branch_on_decisions(session, decisions, options, remaining(), say, first_try, coupling, on_leaf)
         if search.stopped in _NO_PLAN:
@@ -294,6 +296,8 @@ def solve(
         say(f"writing the plan out hour by hour; bounding the hourly model at the {len(leaf_bounds.futures)} leaves of the search")
         blocks.write_out(model)
         objective, violation = hourly.plan_value()
+        # the leaves not yet begun need only certify the plan as it is on the hours
+        leaf_bounds.enough.plan = objective
         waited = time.perf_counter()
         leaves_bound = leaf_bounds.largest(say)
         waited = time.perf_counter() - waited
@@ -417,6 +421,19 @@ class _Session:
         """Hold variables at values for every later solve of the session."""
         self.set_bounds(self.indices(variables), values, values)
 
+    def minimise_negated(self, negated: bool) -> None:
+        """Pose a maximisation to HiGHS as the minimisation of its negative (``negated``), or as itself.
+
+        The basis is kept: both are the same LP. A minimisation is always posed as itself.
+        """
+        if not self.columns or self.repn.sense != pyo.maximize:
+            return
+        everything = np.arange(len(self.columns), dtype=np.int32)
+        flip = -1.0 if negated else 1.0
+        self.highs.changeObjectiveSense(highspy.ObjSense.kMinimize if negated else highspy.ObjSense.kMaximize)
+        self.highs.changeColsCost(len(everything), everything, flip * np.asarray(self.repn.c, dtype=float))
+        self.highs.changeObjectiveOffset(flip * self.offset)
+
     def solve_integers(self, integer: np.ndarray) -> None:
         """Solve the columns marked in ``integer`` as integers and every other column as continuous."""
         changed = np.flatnonzero(integer != self.solving_integer).astype(np.int32)
@@ -486,7 +503,7 @@ def _run(session: _Session, time_limit_s: float) -> _Run:
     return _Run(status, has_solution, objective, bound, highs.getRunTime() - began, duals, values)
 
 
-def _ignore_leaf(lower: np.ndarray, upper: np.ndarray, duals: np.ndarray | None) -> None:
+def _ignore_leaf(lower: np.ndarray, upper: np.ndarray, duals: np.ndarray | None, best: float) -> None:
     """The search's ``on_leaf`` when nothing is bounded at its leaves."""
 
 
@@ -498,7 +515,7 @@ def _branch_on_decisions(
     say: Callable[[str], None],
     first_try: list[float] | None = None,
     coupling_rows: np.ndarray | None = None,
-    on_leaf: Callable[[np.ndarray, np.ndarray, np.ndarray | None], None] = _ignore_leaf,
+    on_leaf: Callable[[np.ndarray, np.ndarray, np.ndarray | None, float], None] = _ignore_leaf,
 ) -> _Search:
     """Best-first branch and bound on integer decisions, each node the model's LP relaxation.
 
@@ -511,27 +528,39 @@ def _branch_on_decisions(
         z* + BRANCH_GAP_SHARE x mip_gap x |z*|
 
     is split on its first fractional decision (x_k <= floor, x_k >= ceil); otherwise it is
-    closed. Until there is a candidate nothing can be closed, so the search dives: it takes the
-    child of the node just split that is nearer that node's x_k, depth first, down to whole
-    decisions (on the 3-site x 12-model year on price blocks the best-first order solved the
-    root's far child first, 138 s of LP, and found its first candidate at node 17; diving found
-    one at node 11 and that child closed at its dual value). Once there is a candidate, warm LPs
-    run in slices of ``NODE_SLICE_SHARE`` of the cold first LP's simplex iterations, on
-    unperturbed costs; between slices a node is closed at the dual value of its current duals
-    (:class:`_DualValue`, an upper bound on the node's LP) once that is at most the value a node
-    must exceed to be split, so a node far below the best candidate is not solved to its end.
-    (HiGHS's dual simplex perturbs the costs by default; the duals of a sliced iterate are then
-    dual feasible only for the perturbed costs and their dual value was +inf at most slices on
-    that year. Unperturbed, it was finite at every slice and the warm nodes were no slower.)
+    closed. The first candidate tried is the root's decisions rounded down (``TRY_ROOT_FLOORED``):
+    fewer halls only free interconnect and cash, so it is most often a plan. On the 3-site x
+    12-model year on price blocks it was one at the second LP ($193.1M, against the best $196.7M),
+    where diving first found $188.7M at the eleventh. Should it have no plan, nothing can be
+    closed until there is a candidate, so the search dives: it takes the child of the node just
+    split that is nearer that node's x_k, depth first, down to whole decisions.
+
+    Once there is a candidate, a warm node's LP is given HiGHS's ``objective_bound`` at z*: the
+    dual simplex stops once its dual objective shows the node cannot beat the best candidate,
+    and the node is closed at the dual value of the duals it stopped at (:class:`_DualValue`, an
+    upper bound on the node's LP, computed here rather than taken from HiGHS; a stop it does not
+    bear out is solved on), so a node far below the best candidate is not solved to its end. A
+    node so closed is worth no more than z*, as it would be solved to its end, so the search's
+    bound is the one solving every node to its end gives. (Stopped at the value a node must
+    exceed to be split instead, nodes closed just below it, and flooring's loss came on top: on
+    ``examples/pivot_2026`` the certified gap rose to 0.12%, and 0.13% on price blocks, where a
+    leaf's bound at a stopped node's duals is at least that node's dual value.) HiGHS stops at
+    the bound on a minimisation only, so a maximisation is searched as the minimisation of its
+    negative and restored after. This replaced stopping the LPs every 5% of the cold LP's
+    iterations to check their dual value, where each restart cost iterations. The warm LPs run
+    on unperturbed costs: HiGHS's dual simplex perturbs them by default, and the duals of a
+    stopped iterate are then dual feasible only for the perturbed costs, their dual value +inf
+    where a reduced cost meets an infinite bound.
     The bound is the largest z (or dual value) of any closed, candidate or (on time out) open
     node, so it is valid for any plan; the decisions returned are the best candidate's.
     ``first_try`` (e.g. a screened choice) is solved first, as a candidate. The search stops
     early enough to leave the plan solve and its repairs as long as the first, cold LP took;
     on the time limit, the plan takes the best candidate's decisions, or the first LP's floored.
     Every node left (closed, whole-hall, infeasible or still open) is passed to ``on_leaf`` as
-    it is left, with its bounds and the duals of the ``coupling_rows`` (None without them): its
-    own LP's, or its parent's when it was not solved or had no LP optimum (any duals give a
-    valid Lagrangian bound).
+    it is left, with its bounds, the duals of the ``coupling_rows`` (None without them) and the
+    best candidate's value so far (-inf before one; in the maximisation's sense, as every value
+    here). The duals are its own LP's, or its parent's when it was not solved or had no LP
+    optimum (any duals give a valid Lagrangian bound).
     """
     began = session.seconds
     end = time.perf_counter() + time_limit_s
@@ -541,20 +570,21 @@ def _branch_on_decisions(
     columns = session.indices(decisions)
     lower0, upper0 = session.lower[columns].copy(), session.upper[columns].copy()
 
-    cold_seconds, slice_iterations = None, None
-    _, unlimited_iterations = highs.getOptionValue("simplex_iteration_limit")
+    cold_seconds = None
     _, perturbation = highs.getOptionValue("dual_simplex_cost_perturbation_multiplier")
     dual_value = _DualValue(session)
+    session.minimise_negated(sign > 0)
+    # HiGHS now minimises -z: its objective is -z and its row duals times -sign are the model's own
 
     def coupling_duals(solution: highspy.HighsSolution) -> np.ndarray | None:
-        return None if coupling_rows is None else np.asarray(solution.row_dual, dtype=float)[coupling_rows]
+        return None if coupling_rows is None else -sign * np.asarray(solution.row_dual, dtype=float)[coupling_rows]
 
     def solve_node(
         lower: np.ndarray, upper: np.ndarray, close_at: float = -math.inf
     ) -> tuple[float, np.ndarray | None, np.ndarray | None] | None | highspy.HighsModelStatus:
         """(value, decisions, coupling rows' duals) at an optimal node, or (dual value, None, duals) at a warm node
         closed early, its dual value at most ``close_at``; None when infeasible, else the status that stopped it."""
-        nonlocal deadline, cold_seconds, slice_iterations
+        nonlocal deadline, cold_seconds
         session.set_bounds(columns, lower, upper)
         before = highs.getRunTime()
         highs.setOptionValue("time_limit", before + max(deadline - time.perf_counter(), 0.0))
@@ -563,24 +593,23 @@ def _branch_on_decisions(
             # the first LP was the cold one: the plan and its repairs, warm, get at least as long
             cold_seconds = highs.getRunTime() - before
             deadline = end - cold_seconds
-            slice_iterations = max(NODE_SLICE_MIN_ITERATIONS, math.ceil(NODE_SLICE_SHARE * highs.getInfo().simplex_iteration_count))
-            # unperturbed costs keep a sliced node's duals dual feasible, so their dual value is finite
+            # unperturbed costs keep a stopped node's duals dual feasible, so their dual value is finite
             highs.setOptionValue("dual_simplex_cost_perturbation_multiplier", 0.0)
         else:
-            # before any candidate nothing can be closed, so the LP runs unsliced
-            highs.setOptionValue("simplex_iteration_limit", slice_iterations if close_at > -math.inf else unlimited_iterations)
+            # before any candidate nothing can be closed, so the LP runs to its end
+            highs.setOptionValue("objective_bound", -close_at if close_at > -math.inf else highspy.kHighsInf)
             highs.run()
-            while highs.getModelStatus() == highspy.HighsModelStatus.kIterationLimit:
+            highs.setOptionValue("objective_bound", highspy.kHighsInf)
+            if highs.getModelStatus() == highspy.HighsModelStatus.kObjectiveBound:
                 solution = highs.getSolution()
-                value = dual_value(np.asarray(solution.row_dual, dtype=float))
+                value = dual_value(-sign * np.asarray(solution.row_dual, dtype=float))
                 if value <= close_at:
-                    highs.setOptionValue("simplex_iteration_limit", unlimited_iterations)
                     return value, None, coupling_duals(solution)
                 highs.run()
-            highs.setOptionValue("simplex_iteration_limit", unlimited_iterations)
             if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal and highs.getInfo().primal_solution_status != _FEASIBLE:
-                # a node finished in slices can end optimal with primal values updated, not recomputed,
-                # 5e-7 off their rows; the basis set again is re-inverted and the values recomputed
+                # a node solved on after a stop can end optimal with primal values updated, not recomputed
+                # (5e-7 off their rows, seen when nodes were stopped every few thousand iterations);
+                # the basis set again is re-inverted and the values recomputed
                 highs.setBasis(highs.getBasis())
                 highs.run()
             if highs.getModelStatus() not in _SETTLED:
@@ -593,7 +622,7 @@ def _branch_on_decisions(
         if status == highspy.HighsModelStatus.kOptimal:
             solution = highs.getSolution()
             values = np.asarray(solution.col_value, dtype=float)[columns]
-            return sign * highs.getInfo().objective_function_value, values, coupling_duals(solution)
+            return -highs.getInfo().objective_function_value, values, coupling_duals(solution)
         if status == highspy.HighsModelStatus.kInfeasible:
             return None
         return status
@@ -623,38 +652,45 @@ def _branch_on_decisions(
         parent = -key
         if parent <= open_to(best):
             closed = max(closed, parent)
-            on_leaf(lower, upper, parent_duals)
+            on_leaf(lower, upper, parent_duals, best)
             continue
-        outcome = solve_node(lower, upper, open_to(best)) if time.perf_counter() < deadline else highspy.HighsModelStatus.kTimeLimit
+        outcome = solve_node(lower, upper, best) if time.perf_counter() < deadline else highspy.HighsModelStatus.kTimeLimit
         if isinstance(outcome, highspy.HighsModelStatus):
             # nothing below this node or the open ones is known beyond their parents' values
             stopped = outcome
             closed = max([closed, parent] + [-entry[0] for entry in heap])
             for entry in [(lower, upper, parent_duals)] + [entry[2:] for entry in heap]:
-                on_leaf(*entry)
+                on_leaf(*entry, best)
             break
         nodes += 1
         if outcome is None:
-            on_leaf(lower, upper, parent_duals)
+            on_leaf(lower, upper, parent_duals, best)
             continue
         value, values, duals = outcome
         if values is None:
             cut_short += 1
             closed = max(closed, value)
-            on_leaf(lower, upper, duals)
+            on_leaf(lower, upper, duals, best)
             say(f"  branch and bound: {nodes} LPs, one closed early at its dual value ${sign * value:,.0f}, {len(heap)} open")
             continue
+        fractional = np.flatnonzero(np.abs(values - np.round(values)) > INTEGRALITY_TOLERANCE)
         if fallback is None:
             fallback = np.floor(values + INTEGRALITY_TOLERANCE)
-        fractional = np.flatnonzero(np.abs(values - np.round(values)) > INTEGRALITY_TOLERANCE)
+            if TRY_ROOT_FLOORED and fractional.size and best == -math.inf:
+                # a candidate, not a node of the search: the root's children still hold every plan
+                tried = np.clip(fallback, lower0, upper0)
+                trial = solve_node(tried, tried)
+                nodes += 1
+                if isinstance(trial, tuple):
+                    best, chosen = trial[0], tried
         if not fractional.size:
             closed = max(closed, value)
-            on_leaf(lower, upper, duals)
             if value > best:
                 best, chosen = value, np.round(values)
+            on_leaf(lower, upper, duals, best)
         elif value <= open_to(best):
             closed = max(closed, value)
-            on_leaf(lower, upper, duals)
+            on_leaf(lower, upper, duals, best)
         else:
             # the nearer child pushed last: taken first among equal values, and dived into
             for child_lower, child_upper in _children_nearer_last(lower, upper, values, fractional[0]):
@@ -665,6 +701,7 @@ def _branch_on_decisions(
     if chosen is None:
         chosen = lower0 if fallback is None else fallback
     session.set_bounds(columns, lower0, upper0)
+    session.minimise_negated(False)
     highs.setOptionValue("dual_simplex_cost_perturbation_multiplier", perturbation)
     return _Search(
         values=[float(v) + 0.0 for v in chosen],
@@ -736,19 +773,20 @@ class _SiteBound:
         in_kept = np.diff(kept.tocsc().indptr) > 0
         column_label = labels[len(kept_rows):]
         self.free = np.flatnonzero(~in_kept)
-        self.parts = []
+        self.parts, self.site_rows = [], []
         for label in np.unique(column_label[in_kept]):
             columns = np.flatnonzero(in_kept & (column_label == label))
             part_rows = np.flatnonzero(labels[: len(kept_rows)] == label)
             rows_of_model = kept_rows[part_rows]
+            # minimised (costs negated): HiGHS's dual simplex stops at ``objective_bound`` on a minimisation only
             part = Matrices(
                 columns=[repn.columns[j] for j in columns],
-                c=repn.c[columns],
+                c=-repn.c[columns],
                 offset=0.0,
                 A=kept[part_rows][:, columns].tocsc(),
                 rhs=repn.rhs[rows_of_model],
                 rows=repn.rows.take(rows_of_model),
-                sense=repn.sense,
+                sense=pyo.minimize,
             )
             # the whole model's bounds, sliced: a site's columns and rows bound as they do in it
             part_problem = _Problem(
@@ -757,6 +795,8 @@ class _SiteBound:
             highs = _highs(options, highspy.kHighsInf)
             part_problem.pass_to(highs, relaxed=True)
             self.parts.append((columns, highs))
+            self.site_rows.append((part.A, row_lower[rows_of_model], row_upper[rows_of_model]))
+        self.last_seconds = [0.0] * len(self.parts)  # each site LP's last solve, in HiGHS [s]
         self.moved: set[int] = set()  # the sites whose LP has moved to a fresh instance (see ``value``)
         self.column_of = ColumnIndex(repn.columns)
         # each site LP is its own HiGHS instance and highspy releases the GIL while it runs, so the
@@ -787,12 +827,16 @@ class _SiteBound:
         upper: np.ndarray,
         deadline: float = math.inf,
         side_by_side: bool = True,
+        enough: float = math.inf,
     ) -> float:
         """L(y) for the coupling rows' duals y, with the given columns held within [lower, upper] [objective unit].
 
         -inf when a site's LP is infeasible (no plan in the leaf), +inf when no bound is known
         (or a site's LP was stopped at ``deadline``, a ``time.perf_counter`` time [s]). The sites
-        are solved side by side in threads, or one after another.
+        are solved side by side in threads, or one after another. One after another, the site
+        that took longest at the last call goes last, and stops once the dual value of its
+        current duals (:func:`_weak_dual_value`) puts L at most ``enough``: the L returned is
+        then that bound on the leaf, valid but above the least one, which nobody needs.
         """
         if duals is None:
             return math.inf
@@ -806,13 +850,29 @@ class _SiteBound:
         scale = np.abs(self.repn.c[free]) + (self.coupling_t_size @ np.abs(y))[free]
         total += _best_at_bounds(d[free], scale, col_lower[free], col_upper[free])
 
-        def solve_site(site: int) -> tuple[highspy.HighsModelStatus, float]:
+        def solve_site(site: int, stop_at: float = math.inf) -> tuple[highspy.HighsModelStatus, float]:
+            """(status, the site's value in the maximisation's sense), stopped once that is known to be at most ``stop_at``."""
             part_columns, highs = self.parts[site]
             local = np.arange(len(part_columns), dtype=np.int32)
-            highs.changeColsCost(len(local), local, d[part_columns])
+            highs.changeColsCost(len(local), local, -d[part_columns])
             highs.changeColsBounds(len(local), local, col_lower[part_columns], col_upper[part_columns])
             highs.setOptionValue("time_limit", highs.getRunTime() + max(deadline - time.perf_counter(), 0.0))
+            highs.setOptionValue("objective_bound", -stop_at if math.isfinite(stop_at) else highspy.kHighsInf)
+            ran = highs.getRunTime()
             highs.run()
+            if highs.getModelStatus() == highspy.HighsModelStatus.kObjectiveBound:
+                # HiGHS's own check of its dual objective is not taken on trust: weak duality at its row duals
+                A, row_lower, row_upper = self.site_rows[site]
+                bound = _weak_dual_value(
+                    d[part_columns], A.T, abs(A).T, -np.asarray(highs.getSolution().row_dual, dtype=float),
+                    row_lower, row_upper, col_lower[part_columns], col_upper[part_columns],
+                )
+                if bound <= stop_at:
+                    self.last_seconds[site] = highs.getRunTime() - ran
+                    return highspy.HighsModelStatus.kObjectiveBound, bound
+                highs.setOptionValue("objective_bound", highspy.kHighsInf)
+                highs.run()
+            self.last_seconds[site] = highs.getRunTime() - ran
             if site not in self.moved and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
                 # the first, cold solve is presolved (unpresolved, its basis left the 3 x 12 year's leaves
                 # 62-72 s after the search against 24-27 s), and HiGHS keeps presolve's work arrays until
@@ -820,10 +880,18 @@ class _SiteBound:
                 highs = _moved(highs)
                 self.parts[site] = part_columns, highs
                 self.moved.add(site)
-            return highs.getModelStatus(), highs.getInfo().objective_function_value
+            return highs.getModelStatus(), -highs.getInfo().objective_function_value
 
         # every site finishes before the next call changes its costs again
-        solved = list((self._pool.map if side_by_side else map)(solve_site, range(len(self.parts))))
+        if side_by_side:
+            solved = list(self._pool.map(solve_site, range(len(self.parts))))
+        else:
+            solved = []
+            order = sorted(range(len(self.parts)), key=self.last_seconds.__getitem__)
+            for site in order:
+                known = total + sum(site_value for _, site_value in solved)
+                last = site == order[-1] and all(status in _BOUNDED for status, _ in solved) and math.isfinite(known)
+                solved.append(solve_site(site, enough - known if last else math.inf))
         # what HiGHS frees in small pieces (presolve's work arrays above all) stays in malloc's heap
         # unless given back: on the year, RSS through the leaves was 1,300 MB with this, 1,410 MB without
         give_back_free_memory()
@@ -831,7 +899,7 @@ class _SiteBound:
             if status == highspy.HighsModelStatus.kInfeasible:
                 total = -math.inf
                 break
-            if status != highspy.HighsModelStatus.kOptimal:
+            if status not in _BOUNDED:
                 total = math.inf
                 break
             total += site_value
@@ -863,44 +931,82 @@ class _LeafBounds:
     blocks the leaves took about 100 s after the search; most of it now runs within it. Side by
     side after the search, two sites' LPs at once, they took 24-28 s after it against 34.5 s, but
     the two solves' transient allocations took the run's peak from 1,422 MB to 1,466-1,483 MB.
+
+    A leaf's L need not be the least: its last site LP stops once L is shown within
+    ``LEAF_GAP_SHARE`` of ``mip_gap`` above the plan (:class:`_Enough`).
     """
 
-    def __init__(self, hourly: _SiteBound, decisions: list, deadline: float):
+    def __init__(self, hourly: _SiteBound, decisions: list, deadline: float, mip_gap: float):
         columns = hourly.column_of(decisions)
         self.hourly, self.kept, self.columns, self.deadline = hourly, columns >= 0, columns[columns >= 0], deadline
+        self.enough = _Enough(mip_gap)
         self.worker = ThreadPoolExecutor(max_workers=1)
         # a solve that stops with an error drops the leaves not yet begun (the work queued holds no reference to self)
         weakref.finalize(self, self.worker.shutdown, wait=False, cancel_futures=True)
-        self.futures = []
+        self.futures, self.leaves = [], []
 
-    def add(self, lower: np.ndarray, upper: np.ndarray, duals: np.ndarray | None) -> None:
-        """Begin L at a leaf: the decisions held within [lower, upper], the coupling rows priced at ``duals``."""
-        self.futures.append(
-            self.worker.submit(self.hourly.value, duals, self.columns, lower[self.kept], upper[self.kept], self.deadline, side_by_side=False)
-        )
+    def add(self, lower: np.ndarray, upper: np.ndarray, duals: np.ndarray | None, best: float) -> None:
+        """Begin L at a leaf: the decisions held within [lower, upper], the coupling rows priced at ``duals``,
+        the best candidate's value so far ``best`` [objective unit]."""
+        self.enough.best = max(self.enough.best, best)
+        self.leaves.append((duals, self.columns, lower[self.kept], upper[self.kept], self.deadline))
+        self.futures.append(self.worker.submit(_leaf_value, self.hourly, self.enough, *self.leaves[-1]))
 
     def largest(self, say: Callable[[str], None]) -> float | None:
         """The largest L over the leaves [objective unit]; ``say`` gets a line per leaf.
 
         None if the deadline passes before every leaf has its L: a leaf without one is bounded
-        by nothing the others say.
+        by nothing the others say. A leaf stopped against the best candidate, whose L is above
+        what the plan, now known, needs, is bounded again against the plan (flooring counts can
+        leave the plan below the candidate: 0.07% on ``examples/pivot_2026``).
         """
         largest = -math.inf
         try:
-            for number, future in enumerate(self.futures, start=1):
-                if time.perf_counter() >= self.deadline:
+            for number, (future, leaf) in enumerate(zip(self.futures, self.leaves), start=1):
+                value = self._wait(future)
+                if value is not None and value > self.enough():
+                    value = self._wait(self.worker.submit(_leaf_value, self.hourly, self.enough, *leaf))
+                if value is None:
                     return None
-                try:
-                    value = future.result(timeout=max(self.deadline - time.perf_counter(), 0.0))
-                except FuturesTimeout:
-                    return None
-                if time.perf_counter() >= self.deadline:
-                    return None  # its site LPs may have been stopped short
                 largest = max(largest, value)
                 say(f"  bound: leaf {number} of {len(self.futures)}, L {_usd(value)}, largest {_usd(largest)}")
         finally:
             self.worker.shutdown(wait=False, cancel_futures=True)
         return largest
+
+    def _wait(self, future: Future) -> float | None:
+        """The leaf's L, None if the deadline passes first."""
+        if time.perf_counter() >= self.deadline:
+            return None
+        try:
+            value = future.result(timeout=max(self.deadline - time.perf_counter(), 0.0))
+        except FuturesTimeout:
+            return None
+        # its site LPs may have been stopped short
+        return None if time.perf_counter() >= self.deadline else value
+
+
+class _Enough:
+    """The L a leaf needs, read as its site LPs begin: ``LEAF_GAP_SHARE`` of ``mip_gap`` above the plan [objective unit].
+
+    The solve sets ``plan``, the plan's hourly value, once it has one; until then the search's
+    best candidate ``best`` stands in for it (+inf before one: every site LP solved to its end).
+    The candidate's value is that of the LP before machine counts are floored: the plan's was
+    2.3e-6 below it on the 3-site x 12-model year, 0.07% on ``examples/pivot_2026``, where
+    :meth:`_LeafBounds.largest` bounds such leaves again.
+    """
+
+    def __init__(self, mip_gap: float):
+        self.mip_gap, self.best, self.plan = mip_gap, -math.inf, None
+
+    def __call__(self) -> float:
+        value = self.best if self.plan is None else self.plan
+        return value + LEAF_GAP_SHARE * self.mip_gap * abs(value) if math.isfinite(value) else math.inf
+
+
+def _leaf_value(hourly: _SiteBound, enough: _Enough, duals, columns, lower, upper, deadline: float) -> float:
+    """:class:`_LeafBounds`' work for one leaf: its L, the site LPs one after another, the last stopped at ``enough()``."""
+    return hourly.value(duals, columns, lower, upper, deadline, side_by_side=False, enough=enough())
 
 
 def _usd(value: float) -> str:
@@ -951,9 +1057,22 @@ class _DualValue:
 
     def __call__(self, row_duals: np.ndarray) -> float:
         """Upper bound on the session's LP (in the maximisation's sense) from HiGHS's row duals [objective unit]."""
-        y, total = _priced_rows(self.session.sign * row_duals, self.session.row_lower, self.session.row_upper)
-        scale = np.abs(self.c) + self.rows_t_size @ np.abs(y)
-        return self.offset + total + _best_at_bounds(self.c - self.rows_t @ y, scale, self.session.lower, self.session.upper)
+        session = self.session
+        return self.offset + _weak_dual_value(
+            self.c, self.rows_t, self.rows_t_size, session.sign * row_duals, session.row_lower, session.row_upper, session.lower, session.upper
+        )
+
+
+def _weak_dual_value(c, rows_t, rows_t_size, duals, row_lower, row_upper, lower, upper) -> float:
+    """sum_i max(y_i l_i, y_i u_i) + sum_j max {(c - A'y)_j x_j : xl_j <= x_j <= xu_j} [objective unit].
+
+    An upper bound on max {c x : l <= A x <= u, xl <= x <= xu} at any row duals y (the
+    maximisation's), given A' as ``rows_t`` and |A|' as ``rows_t_size``; +inf where a reduced
+    cost meets an infinite column bound beyond the dual tolerance.
+    """
+    y, total = _priced_rows(duals, row_lower, row_upper)
+    scale = np.abs(c) + rows_t_size @ np.abs(y)
+    return total + _best_at_bounds(c - rows_t @ y, scale, lower, upper)
 
 
 def _flagged(model: pyo.ConcreteModel, suffix_name: str) -> list[tuple]:

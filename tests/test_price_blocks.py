@@ -156,6 +156,38 @@ def test_site_lps_moved_to_fresh_instances_after_their_first_solve_give_what_col
         assert warm.value(y, none, none, none) == pytest.approx(_SiteBound(model, case.spec.solver).value(y, none, none, none), rel=1e-9)
 
 
+def test_the_last_site_lp_stops_at_the_l_asked_and_still_bounds_the_leaf(monkeypatch):
+    # one site after another, the last stops once its dual value puts L at most ``enough``: L is
+    # then above the least (the LPs solved to their optimum) and at most ``enough``
+    case = two_site_case(blocks=None)
+    model = build_model(case)
+    session = solved_lp_relaxation(model, case.spec.solver)
+    exact, short, unconfirmed = (_SiteBound(model, case.spec.solver) for _ in range(3))
+    halls = [var for var in _monthly_decisions(model) if var.is_integer()]
+    columns = exact.column_of(halls)
+    duals = np.asarray(session.highs.getSolution().row_dual)[exact.rows_in(session)]
+    none = np.zeros(0, dtype=np.int64)
+    for bound in (exact, short, unconfirmed):
+        bound.value(duals, none, none, none)  # the re-cut's call: cold, presolved, to the optimum
+    k = len(halls)
+    leaves = [(1.1 * duals, 0.0, 3.0), (0.9 * duals, 1.0, 1.0), (1.3 * duals, 0.0, 0.0), (duals, 0.0, 1.0)]
+    stopped = 0
+    for y, lower, upper in leaves:
+        box = columns, np.full(k, lower), np.full(k, upper)
+        least = exact.value(y, *box, side_by_side=False)
+        enough = least + 0.01 * abs(least)
+        value = short.value(y, *box, side_by_side=False, enough=enough)
+        assert least * (1 - 1e-9) <= value <= enough
+        stopped += value > least * (1 + 1e-9)
+    assert stopped >= 2  # 2 of the 4 measured
+    # a stop at HiGHS's objective bound that weak duality does not bear out is solved on to the optimum
+    monkeypatch.setattr(solve_module, "_weak_dual_value", lambda *args: math.inf)
+    for y, lower, upper in leaves:
+        box = columns, np.full(k, lower), np.full(k, upper)
+        least = exact.value(y, *box, side_by_side=False)
+        assert unconfirmed.value(y, *box, side_by_side=False, enough=least + 0.01 * abs(least)) == pytest.approx(least, rel=1e-9)
+
+
 def test_leaves_bounded_in_the_background_give_what_each_gives_in_turn_and_nothing_after_the_deadline():
     case = two_site_case(blocks=None)
     model = build_model(case)
@@ -168,24 +200,50 @@ def test_leaves_bounded_in_the_background_give_what_each_gives_in_turn_and_nothi
     leaves = [(np.zeros(k), np.full(k, 3.0), duals), (np.ones(k), np.ones(k), 1.1 * duals), (np.zeros(k), np.zeros(k), 0.9 * duals)]
     expected = [in_turn.value(y, columns, lower, upper) for lower, upper, y in leaves]
     assert len(set(expected)) == 3 and all(math.isfinite(value) for value in expected)
-    leaf_bounds = _LeafBounds(background, halls, time.perf_counter() + 600.0)
+    leaf_bounds = _LeafBounds(background, halls, time.perf_counter() + 600.0, 0.0)
     for leaf in leaves:
-        leaf_bounds.add(*leaf)
+        leaf_bounds.add(*leaf, -math.inf)  # no plan yet: each leaf's LPs run to their optimum
     lines = []
     assert leaf_bounds.largest(lines.append) == max(expected)
     assert len(lines) == 3
-    # a solve that stops with an error lets go of its leaf bounds: the leaves not yet begun are dropped
-    dropped = _LeafBounds(_SiteBound(model, case.spec.solver), halls, time.perf_counter() + 600.0)
+    # with a candidate worth the largest L, in a 1% gap: each leaf's L is its own, or at most the
+    # 0.9% above the candidate that the plan, taken to be worth as much, needs
+    needing = _LeafBounds(_SiteBound(model, case.spec.solver), halls, time.perf_counter() + 600.0, 0.01)
     for leaf in leaves:
-        dropped.add(*leaf)
+        needing.add(*leaf, max(expected))
+    values = [future.result() for future in needing.futures]
+    enough = max(expected) * (1 + solve_module.LEAF_GAP_SHARE * 0.01)
+    assert all(least <= value <= max(least, enough) for value, least in zip(values, expected))
+    assert values[2] > expected[2] * (1 + 1e-9)  # the third stops short (measured)
+    # the plan, once known, needs less than the third's L: that leaf is bounded again against it
+    needed = (expected[2] + values[2]) / 2
+    needing.enough.plan = needed / (1 + solve_module.LEAF_GAP_SHARE * 0.01)
+    said = []
+    assert needing.largest(said.append) == pytest.approx(max(expected), rel=1e-12)
+    third = float(said[2].split("L $")[1].split(", largest")[0].replace(",", ""))
+    assert expected[2] - 1.0 <= third <= needed + 1.0  # whole dollars said
+    # a solve that stops with an error lets go of its leaf bounds: the leaves not yet begun are dropped
+    dropped = _LeafBounds(_SiteBound(model, case.spec.solver), halls, time.perf_counter() + 600.0, 0.0)
+    for leaf in leaves:
+        dropped.add(*leaf, -math.inf)
     last = dropped.futures[-1]  # queued behind the two leaves before it
     del dropped
     assert last.cancelled()
     # past its deadline a leaf has no L (its site LPs are stopped), so there is no largest
-    late = _LeafBounds(_SiteBound(model, case.spec.solver), halls, time.perf_counter() - 1.0)
-    late.add(*leaves[0])
+    late = _LeafBounds(_SiteBound(model, case.spec.solver), halls, time.perf_counter() - 1.0, 0.0)
+    late.add(*leaves[0], -math.inf)
     assert late.largest(lines.append) is None
     assert in_turn.value(1.3 * duals, columns[:0], columns[:0], columns[:0], deadline=time.perf_counter() - 1.0) == math.inf
+
+
+def test_a_leaf_needs_its_l_within_the_gap_of_the_best_candidate_then_of_the_plan():
+    enough = solve_module._Enough(0.01)
+    assert enough() == math.inf  # no candidate yet: every site LP to its optimum
+    # LEAF_GAP_SHARE (0.9) of the 1% gap above the candidate, then above the plan once known
+    enough.best = 100.0
+    assert enough() == pytest.approx(100.9, rel=1e-15)
+    enough.plan = 95.0
+    assert enough() == pytest.approx(95.855, rel=1e-15)
 
 
 def relaxed_lp_value(model) -> float:

@@ -13,6 +13,7 @@ import itertools
 import math
 from pathlib import Path
 
+import highspy
 import numpy as np
 import pytest
 
@@ -351,29 +352,32 @@ def test_halls_limited_by_cash_are_chosen_as_well_as_every_schedule_tried_one_by
 
 
 def test_branch_and_bound_nodes_closed_early_at_their_dual_value_give_the_same_plan(monkeypatch):
-    # one simplex iteration a slice, the best schedule tried first: every warm node is checked
-    # after each iteration and closed as soon as its dual value shows it cannot beat that schedule
+    # the best schedule tried first: a warm node's LP stops at HiGHS's objective bound once its
+    # dual value shows it cannot beat that schedule, and is closed there
     case = cash_limited_halls_case()
     whole_model = build_model(case)
     whole = solve(whole_model, case.spec.solver)
     chosen = [v.value for v in whole_model.hosting.halls.values()]
-    monkeypatch.setattr(solve_module, "NODE_SLICE_SHARE", 0.0)
-    monkeypatch.setattr(solve_module, "NODE_SLICE_MIN_ITERATIONS", 1)
     session, decisions = hall_search_session(case)
     lines = []
     search = solve_module._branch_on_decisions(session, decisions, case.spec.solver, 60.0, lines.append, first_try=chosen)
     assert search.closed_early > 0 and any("closed early at its dual value" in line for line in lines)
     assert search.values == chosen
     # with mip_gap 0 a node is closed only at a dual value at most the best schedule's LP value,
-    # so the largest value left unexplored, the bound, is that schedule's, as in the search without slices
+    # so the largest value left unexplored, the bound, is that schedule's, as in the search solving every node
     assert case.spec.solver.mip_gap == 0
     assert search.bound == pytest.approx(whole.bound_usd, rel=1e-12)
+    # a stop that weak duality does not bear out is no close: every node is then solved to its end
+    monkeypatch.setattr(solve_module._DualValue, "__call__", lambda self, row_duals: math.inf)
+    session, decisions = hall_search_session(case)
+    unconfirmed = solve_module._branch_on_decisions(session, decisions, case.spec.solver, 60.0, lines.append, first_try=chosen)
+    assert unconfirmed.closed_early == 0 and unconfirmed.values == chosen
+    assert unconfirmed.bound == pytest.approx(whole.bound_usd, rel=1e-12)
+    assert unconfirmed.nodes == search.nodes
 
 
-def test_branch_and_bound_dives_to_its_first_whole_hall_node():
-    # until a whole-hall node is known nothing can be closed, so the search goes depth first:
-    # each node solved is a child of the one solved before it, down to the first whole halls
-    case = cash_limited_halls_case()
+def searched_boxes(case) -> tuple[list, list[str], object, object]:
+    """(the decisions' box of each LP a search on the case solved, its progress lines, its result, its session)."""
     session, decisions = hall_search_session(case)
     boxes, set_bounds = [], session.set_bounds
 
@@ -384,8 +388,38 @@ def test_branch_and_bound_dives_to_its_first_whole_hall_node():
 
     session.set_bounds = recorded
     lines = []
-    _, perturbation = session.highs.getOptionValue("dual_simplex_cost_perturbation_multiplier")
     search = solve_module._branch_on_decisions(session, decisions, case.spec.solver, 60.0, lines.append)
+    return boxes, lines, search, session
+
+
+def test_branch_and_bound_tries_the_roots_halls_rounded_down_first():
+    # the root (the LP relaxation) converts 2.56 halls in January: its halls rounded down are a
+    # plan, the first candidate, solved right after the root, so nodes can be closed from the
+    # first warm LP on
+    case = cash_limited_halls_case()
+    relaxation, decisions = hall_search_session(case)
+    relaxation.solve_integers(np.zeros_like(relaxation.integer))
+    relaxation.highs.run()
+    root = np.asarray(relaxation.highs.getSolution().col_value)[relaxation.indices(decisions)]
+    assert 2 < root[0] < 3
+    boxes, lines, search, session = searched_boxes(case)
+    assert lines[0].startswith("  branch and bound: 2 LPs, best whole-hall node")
+    assert boxes[1][0].tolist() == boxes[1][1].tolist() == np.floor(root + 1e-6).tolist()
+    assert search.values == [2.0, 2.0, 0.0]  # the best schedule, as found one by one above
+    # the search poses the maximisation to HiGHS negated, and gives it back as it was
+    assert session.highs.getLp().sense_ == highspy.ObjSense.kMaximize
+    np.testing.assert_array_equal(session.highs.getLp().col_cost_, session.repn.c)
+    assert session.highs.getLp().offset_ == session.offset
+
+
+def test_branch_and_bound_dives_to_its_first_whole_hall_node(monkeypatch):
+    # with no rounded-down root to try, nothing can be closed until a whole-hall node is known, so
+    # the search goes depth first: each node solved is a child of the one solved before it, down
+    # to the first whole halls
+    monkeypatch.setattr(solve_module, "TRY_ROOT_FLOORED", False)
+    case = cash_limited_halls_case()
+    _, perturbation = hall_search_session(case)[0].highs.getOptionValue("dual_simplex_cost_perturbation_multiplier")
+    boxes, lines, search, session = searched_boxes(case)
     # the search runs its warm nodes on unperturbed costs; the plan's solves get HiGHS's setting back
     assert session.highs.getOptionValue("dual_simplex_cost_perturbation_multiplier")[1] == perturbation
     first = next(i for i, line in enumerate(lines) if "best whole-hall node" in line)

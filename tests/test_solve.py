@@ -243,10 +243,11 @@ def test_a_node_splits_into_two_boxes_the_nearer_to_its_value_last(value, nearer
 
 
 def test_a_node_finished_in_slices_leaves_the_plan_solve_a_feasible_start(tmp_path):
-    # a week of the pivot case with 4 models a site: its last branch-and-bound node is solved in
-    # slices, and HiGHS ended it "optimal" with primal values 5e-7 off their rows (the values
-    # kept up to date through the iterations, not recomputed). The plan solve, warm from it,
-    # then reported optimal with no feasible solution. Re-inverting the basis recomputes them.
+    # a week of the pivot case with 4 models a site: when warm nodes were stopped every few
+    # thousand iterations, its last branch-and-bound node was solved in slices and HiGHS ended it
+    # "optimal" with primal values 5e-7 off their rows (the values kept up to date through the
+    # iterations, not recomputed). The plan solve, warm from it, then reported optimal with no
+    # feasible solution. Re-inverting the basis recomputes them.
     case = load_case(write_case(tmp_path, 1, 4))
     model = build_model(case)
     report = solve(model, case.spec.solver)
