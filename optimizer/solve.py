@@ -949,8 +949,13 @@ class _LeafBounds:
         """Begin L at a leaf: the decisions held within [lower, upper], the coupling rows priced at ``duals``,
         the best candidate's value so far ``best`` [objective unit]."""
         self.enough.best = max(self.enough.best, best)
-        self.leaves.append((duals, self.columns, lower[self.kept], upper[self.kept], self.deadline))
-        self.futures.append(self.worker.submit(_leaf_value, self.hourly, self.enough, *self.leaves[-1]))
+        self.leaves.append((duals, lower[self.kept], upper[self.kept]))
+        self.futures.append(self._begin(self.leaves[-1]))
+
+    def _begin(self, leaf: tuple) -> Future:
+        """Queue a leaf's L (its duals, lower and upper bounds) on the worker."""
+        duals, lower, upper = leaf
+        return self.worker.submit(_leaf_value, self.hourly, self.enough, duals, self.columns, lower, upper, self.deadline)
 
     def largest(self, say: Callable[[str], None]) -> float | None:
         """The largest L over the leaves [objective unit]; ``say`` gets a line per leaf.
@@ -965,7 +970,7 @@ class _LeafBounds:
             for number, (future, leaf) in enumerate(zip(self.futures, self.leaves), start=1):
                 value = self._wait(future)
                 if value is not None and value > self.enough():
-                    value = self._wait(self.worker.submit(_leaf_value, self.hourly, self.enough, *leaf))
+                    value = self._wait(self._begin(leaf))
                 if value is None:
                     return None
                 largest = max(largest, value)
