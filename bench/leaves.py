@@ -43,9 +43,9 @@ def record(path: Path, price_blocks: int, time_limit_s: float) -> None:
     calls = []
     value = _SiteBound.value
 
-    def recorded(self, duals, columns, lower, upper, deadline=math.inf, side_by_side=True, enough=math.inf):
+    def recorded(self, duals, columns, lower, upper, *args, enough=math.inf, **kwargs):
         calls.append((*(None if array is None else np.array(array) for array in (duals, columns, lower, upper)), enough))
-        return value(self, duals, columns, lower, upper, deadline, side_by_side, enough)
+        return value(self, duals, columns, lower, upper, *args, enough=enough, **kwargs)
 
     with tempfile.TemporaryDirectory() as folder:
         case = load_case(write_case(Path(folder), None, 12, price_blocks))
