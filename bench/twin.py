@@ -207,9 +207,9 @@ def build_twin(case: Case) -> Twin:
     # renewal: purchases, retirements, installed[g, d]
     if groups:
         G = index("group", len(groups))
-        installed = new_columns("installed", [G, D])
-        orders = [(p, e, day) for p, purchase in enumerate(spec.purchases) for e, day in order_arrival_days(case, purchase.lead_time_days).items()]
         group_capacity = {g: classes[ks[0]].capacity for g, ks in case.classes_by_group.items()}
+        installed = new_columns("installed", [G, D], np.array([group_capacity[g] for g in groups], dtype=float)[:, None])
+        orders = [(p, e, day) for p, purchase in enumerate(spec.purchases) for e, day in order_arrival_days(case, purchase.lead_time_days).items()]
         retire_max = [r.max_units if r.max_units is not None else group_capacity[(r.site, r.model)] for r in spec.retirements]
         order_max = np.array([spec.purchases[p].max_units for p, _, _ in orders], dtype=float)
         bought = new_columns("bought", [index("order", len(orders))], order_max, integer_counts(case, order_max))
@@ -286,7 +286,8 @@ def build_twin(case: Case) -> Twin:
             add_rows(model, "halls_within_offer", within, [index("offer", len(offered))], "<=", [most[h] for h in offered])
         hosted = list(dict.fromkeys(offer.site for offer in spec.hpc))
         S = index("hosted_site", len(hosted))
-        converted = new_columns("converted_mw", [S, D])
+        most_mw = [sum(most[h] * offer.block_mw for h, offer in enumerate(spec.hpc) if offer.site == site) for site in hosted]
+        converted = new_columns("converted_mw", [S, D], np.array(most_mw)[:, None])
         roll = Terms()
         roll.add(np.arange(len(hosted) * n_d), converted.ravel(), 1.0)
         roll.add((np.arange(len(hosted))[:, None] * n_d + days[1:]).ravel(), converted[:, :-1].ravel(), -1.0)

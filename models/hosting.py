@@ -48,8 +48,10 @@ def add_hosting(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
     halls[h, e] in {0 .. n_h} integer: halls ordered at the start of e; flagged
         ``monthly_decision`` (chosen by branch and bound over the LP relaxation)    [halls]
 
-    converted_mw[s, d] >= 0  MW converted at site s and in service on day d: taken from the
-        interconnect available to mining from commissioning on                        [MW]
+    converted_mw[s, d] in [0, sum_{h at s} n_h B_h]  MW converted at site s and in service on
+        day d: taken from the interconnect available to mining from commissioning on  [MW]
+        (the upper bound is implied by the rows below; stated, as for the renewal block's
+        ``installed``, so that a warm dual simplex needs no dual phase 1)
 
     Constraints
     -----------
@@ -121,7 +123,10 @@ def add_hosting(model: pyo.ConcreteModel, case: Case) -> pyo.Block | None:
                 energy.append((d, float(usd), hall))
 
     block.SITES_HPC = pyo.Set(initialize=list(dict.fromkeys(offer.site for offer in offers)), ordered=True)
-    block.converted_mw = pyo.Var(block.SITES_HPC, model.time.DAYS, domain=pyo.NonNegativeReals)
+    most_mw = dict.fromkeys(block.SITES_HPC, 0.0)
+    for offer, halls in zip(offers, most_halls):
+        most_mw[offer.site] += halls * offer.block_mw
+    block.converted_mw = pyo.Var(block.SITES_HPC, model.time.DAYS, domain=pyo.NonNegativeReals, bounds=lambda _, s, d: (0, most_mw[s]))
 
     def converted_roll_forward(b, s, d):
         """MW converted = the day before + halls whose tenant load starts today."""

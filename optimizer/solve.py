@@ -481,6 +481,7 @@ def _run(session: _Session, time_limit_s: float) -> _Run:
     session.solve_integers(free_integer)
     highs.setOptionValue("time_limit", began + float(time_limit_s))
     highs.run()
+    _recompute_if_off(highs)
     if highs.getModelStatus() not in _SETTLED + _NO_PLAN:
         # a warm start can lose its way (status unknown after flooring a 3-week blocked case); a cold one did not
         highs.clearSolver()
@@ -606,12 +607,7 @@ def _branch_on_decisions(
                 if value <= close_at:
                     return value, None, coupling_duals(solution)
                 highs.run()
-            if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal and highs.getInfo().primal_solution_status != _FEASIBLE:
-                # a node solved on after a stop can end optimal with primal values updated, not recomputed
-                # (5e-7 off their rows, seen when nodes were stopped every few thousand iterations);
-                # the basis set again is re-inverted and the values recomputed
-                highs.setBasis(highs.getBasis())
-                highs.run()
+            _recompute_if_off(highs)
             if highs.getModelStatus() not in _SETTLED:
                 # as in _run, a warm start can lose its way (status unknown on a 12-block pivot year)
                 say(f"  branch and bound: a warm LP ended {highs.modelStatusToString(highs.getModelStatus())}, restarting it cold")
@@ -910,6 +906,19 @@ class _SiteBound:
         """(objective, largest violation of a row or column bound relative to the bound, at least 1) of the loaded plan."""
         x = np.array([var.value for var in self.repn.columns], dtype=float)
         return float(self.repn.c @ x + self.repn.offset), _worst_violation(self.repn, x, self.bounds, relative=True)
+
+
+def _recompute_if_off(highs: highspy.Highs) -> None:
+    """Solve again from the same basis, re-inverted, an LP that ended optimal with primal values off their rows.
+
+    A warm dual simplex can end optimal with primal values updated, not recomputed: 5e-7 off
+    their rows in search nodes solved on after a stop, 7.5e-6 in the repair of a 3-week case
+    (``bench/run.py --measure 3 3``) once every machine count had a finite upper bound. Setting
+    the basis again re-inverts it, and the values are computed afresh.
+    """
+    if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal and highs.getInfo().primal_solution_status != _FEASIBLE:
+        highs.setBasis(highs.getBasis())
+        highs.run()
 
 
 def _moved(highs: highspy.Highs) -> highspy.Highs:

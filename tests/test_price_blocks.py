@@ -207,8 +207,14 @@ def test_leaves_bounded_in_the_background_give_what_each_gives_in_turn_and_nothi
     assert leaf_bounds.largest(lines.append) == max(expected)
     assert len(lines) == 3
     # with a candidate worth the largest L, in a 1% gap: each leaf's L is its own, or at most the
-    # 0.9% above the candidate that the plan, taken to be worth as much, needs
-    needing = _LeafBounds(_SiteBound(model, case.spec.solver), halls, time.perf_counter() + 600.0, 0.01)
+    # 0.9% above the candidate that the plan, taken to be worth as much, needs. As in a solve, the
+    # site LPs have had the re-cut's call (cold, to their optimum) before the first leaf.
+    hourly = _SiteBound(model, case.spec.solver)
+    none = np.zeros(0, dtype=np.int64)
+    hourly.value(duals, none, none, none)
+    leaves = [(np.zeros(k), np.full(k, 3.0), 1.1 * duals), (np.ones(k), np.ones(k), 0.9 * duals), (np.zeros(k), np.zeros(k), 1.3 * duals)]
+    expected = [in_turn.value(y, columns, lower, upper) for lower, upper, y in leaves]
+    needing = _LeafBounds(hourly, halls, time.perf_counter() + 600.0, 0.01)
     for leaf in leaves:
         needing.add(*leaf, max(expected))
     values = [future.result() for future in needing.futures]

@@ -261,6 +261,18 @@ def test_a_lease_rate_above_the_mining_margin_converts_every_hall_in_the_first_m
     assert results.kpis["capex_usd"] == 0
 
 
+def test_installed_machines_and_converted_mw_are_bounded_where_their_rows_allow_and_reach_it():
+    # the bounds stated on both are the ones their roll-forwards imply: S21s, none installed and
+    # at most 500 bought; halls, 4 of 1 MW. A plan that buys or converts everything reaches them.
+    margin = s21_margin_over_horizon(purchase_case(1.0))
+    model, _ = plan(purchase_case(0.5 * margin))
+    assert {var.ub for var in model.renewal.installed.values()} == {500}
+    assert max(var.value for var in model.renewal.installed.values()) == pytest.approx(500, rel=1e-9)
+    model, _ = plan(hosting_case(1.01 * max(breakeven_rate_by_month(hosting_case(1.0)).values())))
+    assert {var.ub for var in model.hosting.converted_mw.values()} == {4}
+    assert max(var.value for var in model.hosting.converted_mw.values()) == pytest.approx(4, rel=1e-9)
+
+
 def test_a_lease_rate_below_the_mining_margin_converts_nothing():
     q = 0.99 * min(breakeven_rate_by_month(hosting_case(1.0)).values())
     _, results = plan(hosting_case(q))

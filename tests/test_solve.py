@@ -254,3 +254,16 @@ def test_a_node_finished_in_slices_leaves_the_plan_solve_a_feasible_start(tmp_pa
     assert "branch and bound" in report.method and report.status in ("optimal", "feasible")
     assert plan_violation(model) <= 1e-6
     assert report.mip_gap <= case.spec.solver.mip_gap
+
+
+def test_a_repair_that_ends_optimal_with_values_off_its_rows_is_solved_again_from_its_basis(tmp_path):
+    # three weeks of the pivot case with 3 models a site: once installed machines had a finite
+    # upper bound, the warm LP after the running counts were floored (stage 2) ended "optimal"
+    # with one row 7.5e-6 off and no feasible solution, and the solve stopped with NoPlanError.
+    # From the same basis re-inverted it is feasible, in 0 iterations.
+    case = load_case(write_case(tmp_path, 3, 3))
+    model = build_model(case)
+    report = solve(model, case.spec.solver)
+    assert report.status in ("optimal", "feasible")
+    assert plan_violation(model) <= 1e-6
+    assert report.mip_gap <= case.spec.solver.mip_gap
