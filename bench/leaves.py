@@ -13,7 +13,7 @@ leaf's (the coupling rows' duals, the columns held, their bounds and the L the l
 ``_SiteBound.value``, printing each site's seconds and iterations per call and their totals
 after the re-cut's. ``--option NAME=VALUE`` sets a HiGHS option on every site LP after the
 re-cut's call (e.g. ``simplex_strategy=4``); ``--cold`` clears each site LP's basis before each
-call, so every leaf starts cold (and presolved); ``--exact`` solves every site LP to its
+call, so every leaf starts cold; ``--exact`` solves every site LP to its
 optimum, as if no leaf could stop at the L it needed.
 
 Run from the repository root: ``python bench/leaves.py record leaves.pkl``, then
@@ -70,7 +70,7 @@ def replay(path: Path, options: list[str], cold: bool, exact: bool) -> None:
     bound = _SiteBound(build_model(case), case.spec.solver)
     began = time.perf_counter()
     value = bound.value(*calls[0][:4], side_by_side=False)
-    # the re-cut's call, cold and presolved, moves each site LP to a fresh instance (see _SiteBound.value)
+    # the re-cut's call solves each site LP cold; the leaves after it start from the last basis
     print(f"call  0 (the re-cut's): L ${value:,.0f} in {time.perf_counter() - began:.1f} s", flush=True)
     for _, highs in bound.parts:
         for option in options:

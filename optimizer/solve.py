@@ -789,11 +789,14 @@ class _SiteBound:
                 part, self.col_lower[columns], self.col_upper[columns], row_lower[rows_of_model], row_upper[rows_of_model], problem.integer[columns]
             )
             highs = _highs(options, highspy.kHighsInf)
+            # unpresolved: on the 3-site x 12-model year the hall site's cold LP took 4.2 s against
+            # 12.0 s presolved, and from the basis it leaves the leaves' site LPs took 14.6 s against
+            # 36 s (``bench/leaves.py``); nor does HiGHS keep presolve's work arrays (80 MB a site)
+            highs.setOptionValue("presolve", "off")
             part_problem.pass_to(highs, relaxed=True)
             self.parts.append((columns, highs))
             self.site_rows.append((part.A, row_lower[rows_of_model], row_upper[rows_of_model]))
         self.last_seconds = [0.0] * len(self.parts)  # each site LP's last solve, in HiGHS [s]
-        self.moved: set[int] = set()  # the sites whose LP has moved to a fresh instance (see ``value``)
         self.column_of = ColumnIndex(repn.columns)
         # each site LP is its own HiGHS instance and highspy releases the GIL while it runs, so the
         # sites can solve side by side: the re-cut's cold solves do (the leaves do not: _LeafBounds)
@@ -869,13 +872,6 @@ class _SiteBound:
                 highs.setOptionValue("objective_bound", highspy.kHighsInf)
                 highs.run()
             self.last_seconds[site] = highs.getRunTime() - ran
-            if site not in self.moved and highs.getModelStatus() == highspy.HighsModelStatus.kOptimal:
-                # the first, cold solve is presolved (unpresolved, its basis left the 3 x 12 year's leaves
-                # 62-72 s after the search against 24-27 s), and HiGHS keeps presolve's work arrays until
-                # the instance is freed (185 MB a site there against 105 MB): the LP moves to a fresh one
-                highs = _moved(highs)
-                self.parts[site] = part_columns, highs
-                self.moved.add(site)
             return highs.getModelStatus(), -highs.getInfo().objective_function_value
 
         # every site finishes before the next call changes its costs again
@@ -888,8 +884,8 @@ class _SiteBound:
                 known = total + sum(site_value for _, site_value in solved)
                 last = site == order[-1] and all(status in _BOUNDED for status, _ in solved) and math.isfinite(known)
                 solved.append(solve_site(site, enough - known if last else math.inf))
-        # what HiGHS frees in small pieces (presolve's work arrays above all) stays in malloc's heap
-        # unless given back: on the year, RSS through the leaves was 1,300 MB with this, 1,410 MB without
+        # what HiGHS frees in small pieces stays in malloc's heap unless given back: on the year, while
+        # the site LPs were presolved, RSS through the leaves was 1,300 MB with this, 1,410 MB without
         give_back_free_memory()
         for status, site_value in solved:
             if status == highspy.HighsModelStatus.kInfeasible:
@@ -919,16 +915,6 @@ def _recompute_if_off(highs: highspy.Highs) -> None:
     if highs.getModelStatus() == highspy.HighsModelStatus.kOptimal and highs.getInfo().primal_solution_status != _FEASIBLE:
         highs.setBasis(highs.getBasis())
         highs.run()
-
-
-def _moved(highs: highspy.Highs) -> highspy.Highs:
-    """The LP of ``highs`` in a fresh instance with the same options, solved there from its basis (optimal: 0 iterations)."""
-    fresh = highspy.Highs()
-    fresh.passOptions(highs.getOptions())
-    fresh.passModel(highs.getLp())
-    fresh.setBasis(highs.getBasis())
-    fresh.run()
-    return fresh
 
 
 class _LeafBounds:

@@ -135,19 +135,16 @@ def test_the_sites_solved_side_by_side_give_the_bound_they_give_one_by_one():
     assert len(set(values)) == 4
 
 
-def test_site_lps_moved_to_fresh_instances_after_their_first_solve_give_what_cold_ones_give():
-    # the first, presolved solve moves each site LP to a fresh HiGHS instance, warm from its basis:
-    # the LP moved must be the one solved (its costs and bounds as the leaf set them)
+def test_site_lps_warm_from_an_earlier_call_give_what_cold_ones_give():
+    # each call changes the site LPs' costs and bounds and solves on from the basis of the last:
+    # a change left out, or a basis taken for the answer, gives another value than a fresh instance's
     case = two_site_case(blocks=None)
     model = build_model(case)
     session = solved_lp_relaxation(model, case.spec.solver)
     warm = _SiteBound(model, case.spec.solver)
     duals = np.asarray(session.highs.getSolution().row_dual)[warm.rows_in(session)]
     none = np.zeros(0, dtype=np.int64)
-    first = [highs for _, highs in warm.parts]
     warm.value(duals, none, none, none)
-    assert warm.moved == {0, 1} and not any(a is b for a, (_, b) in zip(first, warm.parts))
-    assert all(highs.getInfo().simplex_iteration_count == 0 for _, highs in warm.parts)  # moved at an optimal basis
     columns = warm.column_of(_monthly_decisions(model))
     held = np.zeros(columns.size)
     for y in (1.1 * duals, 0.5 * duals):
