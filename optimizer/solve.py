@@ -481,7 +481,8 @@ def _run(session: _Session, time_limit_s: float) -> _Run:
     session.solve_integers(free_integer)
     highs.setOptionValue("time_limit", began + float(time_limit_s))
     highs.run()
-    _recompute_if_off(highs)
+    if not free_integer.any():
+        _recompute_if_off(highs)
     if highs.getModelStatus() not in _SETTLED + _NO_PLAN:
         # a warm start can lose its way (status unknown after flooring a 3-week blocked case); a cold one did not
         highs.clearSolver()
