@@ -15,7 +15,8 @@ with ``highspy`` alone (its default MIP, the same gap and time limit): the targe
 is end-to-end <= 1.5x that solve. Then it measures end-to-end time at four horizons and at four
 fleet sizes and fits the scaling exponent b of time ~ size^b on each.
 
-P1 compares, in the same process as the full-size run, ``hashplan``'s build + hand-off with
+P1 compares, in the same process as the full-size run, ``hashplan``'s build + hand-off of the
+hourly model (timed apart from the solve, which on price blocks hands over three models) with
 those of the same model written with linopy (``bench/twin.py``, built and passed to HiGHS by
 linopy's ``to_highspy``); it needs the ``bench`` extra (``pip install -e ".[bench]"``) and says
 so if linopy is missing. P3 compares build + solve of a quarter (or the full size, if shorter)
@@ -140,10 +141,13 @@ def measure(weeks: int | None, models: int, bare: bool, price_blocks: int | None
         import highspy
 
         # the solve changed no bounds of the Pyomo model: it compiles to what HiGHS was given
+        began = time.perf_counter()
         problem = _compile(model)
-        row["rows"], row["columns"] = problem.repn.A.shape
         writer = _highs(case.spec.solver, case.spec.solver.time_limit_s)
         problem.pass_to(writer)
+        # P1's hand-off is this one, of the hourly model alone: on price blocks the solve's hands over three models
+        row["hourly_handoff_s"] = time.perf_counter() - began
+        row["rows"], row["columns"] = problem.repn.A.shape
         with tempfile.TemporaryDirectory() as out:
             mps = str(Path(out) / "model.mps")
             writer.writeModel(mps)
@@ -256,9 +260,9 @@ def main() -> int:
     if "error" in twin:
         print(f"  P1 not measured: {twin['error']}")
     else:
-        ours = full["seconds"]["build"] + full["seconds"]["hand-off"]
+        ours = full["seconds"]["build"] + full["hourly_handoff_s"]
         print(
-            f"  P1 build + hand-off: hashplan {ours:.1f} s ({full['seconds']['build']:.1f} + {full['seconds']['hand-off']:.1f}), "
+            f"  P1 build + hand-off of the hourly model: hashplan {ours:.1f} s ({full['seconds']['build']:.1f} + {full['hourly_handoff_s']:.1f}), "
             f"linopy twin {twin['build'] + twin['hand-off']:.1f} s ({twin['build']:.1f} + {twin['hand-off']:.1f}; "
             f"{twin['columns']:,} columns and {twin['rows']:,} rows against {full['columns']:,} and {full['rows']:,}): {ours / (twin['build'] + twin['hand-off']):.1f}x (target <= 4)"
         )
