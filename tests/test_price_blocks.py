@@ -165,7 +165,7 @@ def test_the_last_site_lp_stops_at_the_l_asked_and_still_bounds_the_leaf(monkeyp
     duals = np.asarray(session.highs.getSolution().row_dual)[exact.rows_in(session)]
     none = np.zeros(0, dtype=np.int64)
     for bound in (exact, short, unconfirmed):
-        bound.value(duals, none, none, none)  # the re-cut's call: cold, presolved, to the optimum
+        bound.value(duals, none, none, none)  # the re-cut's call: cold, to the optimum
     k = len(halls)
     leaves = [(1.1 * duals, 0.0, 3.0), (0.9 * duals, 1.0, 1.0), (1.3 * duals, 0.0, 0.0), (duals, 0.0, 1.0)]
     stopped = 0
