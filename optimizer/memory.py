@@ -17,7 +17,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit / 2**20
 
 
-def _c_function(name: str) -> Callable[..., int] | None:
+def c_function(name: str) -> Callable[..., int] | None:
     """The C library's function ``name`` in this process, or None where it has none (malloc's tuning is glibc's)."""
     try:
         return getattr(ctypes.CDLL(None), name)
@@ -27,7 +27,7 @@ def _c_function(name: str) -> Callable[..., int] | None:
 
 def give_back_free_memory() -> None:
     """Return to the system the whole free pages malloc holds (glibc's ``malloc_trim``; elsewhere nothing is done)."""
-    malloc_trim = _c_function("malloc_trim")
+    malloc_trim = c_function("malloc_trim")
     if malloc_trim is not None:
         malloc_trim(0)
 
@@ -43,7 +43,7 @@ def keep_malloc_lean(mmap_threshold_bytes: int, arenas: int) -> None:
     blocks (``bench/year.py``), 2 arenas took the peak from 1,772 MB to 1,637 MB and then a 1 MB
     threshold from 1,614 MB to 1,446 MB, neither slower. Elsewhere (macOS, musl) nothing is done.
     """
-    mallopt = _c_function("mallopt")
+    mallopt = c_function("mallopt")
     if mallopt is not None:
         # glibc's mallopt answers 1 even to a setting it does not know, so its answer tells nothing
         mallopt(M_MMAP_THRESHOLD, int(mmap_threshold_bytes))

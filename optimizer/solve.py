@@ -27,9 +27,11 @@ once the leaf's bound is within the gap asked of the best plan.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 import os
+import sys
 import time
 import weakref
 from collections.abc import Callable
@@ -50,7 +52,7 @@ from scipy.sparse.csgraph import connected_components
 from models.expr import object_array
 from optimizer.case.schema import Solver as SolverOptions
 from optimizer.matrix import ColumnIndex, Matrices, column_bounds, compile_matrices, integer_columns
-from optimizer.memory import give_back_free_memory, keep_malloc_lean
+from optimizer.memory import c_function, give_back_free_memory, keep_malloc_lean
 
 if TYPE_CHECKING:
     from models.build import PriceBlocks
@@ -179,7 +181,7 @@ class _Run:
 
 def solver_name() -> str:
     """The solver and its version, for reports."""
-    return f"HiGHS {highspy.Highs().version()}"
+    return f"HiGHS {_new_highs().version()}"
 
 
 def solve(
@@ -1172,9 +1174,41 @@ class _Problem:
             raise RuntimeError(f"HiGHS refused the compiled model ({A.shape[0]:,} rows, {A.shape[1]:,} columns)")
 
 
+def _new_highs() -> highspy.Highs:
+    """A new HiGHS instance; the process's first is made with HiGHS's banner sent to stderr."""
+    _make_first_instance()
+    return highspy.Highs()
+
+
+@functools.cache
+def _make_first_instance() -> None:
+    """Make the process's first HiGHS instance with its standard output sent to standard error.
+
+    highspy 1.16 writes its banner ("Running HiGHS ...") to the process's standard output as the
+    first instance is made, before any option can silence it, and hashplan's standard output
+    is its results (``hashplan run``'s summary): the banner goes with the progress messages.
+    """
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+    except OSError:  # no standard output: the banner goes nowhere anyway
+        highspy.Highs()
+        return
+    try:
+        os.dup2(2, 1)
+        highspy.Highs()
+        # C's stdout buffers what HiGHS wrote when it is not a terminal: out before fd 1 is restored
+        fflush = c_function("fflush")
+        if fflush is not None:
+            fflush(None)
+    finally:
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
 def _highs(options: SolverOptions, time_limit_s: float) -> highspy.Highs:
     """A quiet, deterministic HiGHS instance with the case's solver options."""
-    highs = highspy.Highs()
+    highs = _new_highs()
     highs.setOptionValue("output_flag", False)
     highs.setOptionValue("time_limit", float(time_limit_s))
     highs.setOptionValue("mip_rel_gap", float(options.mip_gap))
