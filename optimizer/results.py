@@ -772,8 +772,12 @@ def _closes(case: Case, treasury: pd.DataFrame, d: int, amount: float) -> str:
     if sold < SOLD_NOTHING_BTC:
         return cash
     average = (window["btc_sold"] * window["btc_price_usd"]).sum() / sold
-    needed = average + amount / ((1.0 - spec.sale_cost_bps / 1e4) * sold)
-    return f"BTC sells at ${needed:,.0f} or more on average (it sold at ${average:,.0f}), or {cash}"
+    rise = amount / ((1.0 - spec.sale_cost_bps / 1e4) * sold)
+    if rise < 1.0:
+        # dollars short over thousands of BTC sold: in whole dollars the price needed would read as the price got
+        more = f"${rise:.2f}" if rise >= 0.01 else "under $0.01"
+        return f"BTC sells at {more} more on average (it sold at ${average:,.0f}), or {cash}"
+    return f"BTC sells at ${average + rise:,.0f} or more on average (it sold at ${average:,.0f}), or {cash}"
 
 
 def _runs(mask: np.ndarray) -> list[np.ndarray]:

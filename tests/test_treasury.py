@@ -1,13 +1,15 @@
 """Treasury and debt service: hand-solved cases, shortfalls, shadow prices by finite differences."""
 
 import dataclasses
+from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from casebuilder import case_with_spot, spec_dict
 from models.build import build_model
-from optimizer.results import extract_results
+from optimizer.results import _closes, extract_results
 from optimizer.solve import solve
 
 IDLE_SPOT = 10_000.0  # no machine earns this: the fleet stays off and only the treasury moves
@@ -184,3 +186,15 @@ def test_cli_prints_each_shortfall_in_business_words(tmp_path, capsys):
         "  SHORTFALL 2026-01-03 converts coupon: $3.5M short after selling 10.0 BTC, all the BTC held; "
         "closes if BTC sells at $400,000 or more on average (it sold at $50,000), or $3.5M more cash is found by 2026-01-03"
     ]
+
+
+@pytest.mark.parametrize(("short_usd", "closes"), [
+    # 1,000 BTC sold for $66,000,000 at 100 bps: each $1 more a BTC raises $990
+    (79.2, "BTC sells at $0.08 more on average (it sold at $66,000)"),
+    (4.95, "BTC sells at under $0.01 more on average (it sold at $66,000)"),
+    (990_000.0, "BTC sells at $67,000 or more on average (it sold at $66,000)"),
+])
+def test_a_shortfall_of_cents_a_btc_reads_as_cents(short_usd, closes):
+    case = SimpleNamespace(spec=SimpleNamespace(treasury=SimpleNamespace(sale_cost_bps=100.0)))
+    treasury = pd.DataFrame({"date": ["2026-01-01", "2026-01-02"], "btc_sold": [400.0, 600.0], "btc_price_usd": [65_000.0, 66_666.666666666667]})
+    assert _closes(case, treasury, 1, short_usd).startswith(closes + ", or $")
