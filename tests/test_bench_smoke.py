@@ -24,5 +24,5 @@ def test_run_benchmark_quick_prints_every_ratio_it_measures():
     out = result.stdout
     assert "certified gap" in out and "optimal" in out
     assert "P2 end to end / highspy alone" in out and "P4 end to end" in out
-    assert "P1 build + hand-off of the hourly model: hashplan" in out and "linopy twin" in out
+    assert "P1 build + hand-off of the hourly model (median of 3): hashplan" in out and "linopy twin" in out
     assert "P3" in out and out.count("exponent") == 2
