@@ -79,9 +79,12 @@ class PriceBlocks:
         features that add others); every other variable has the same name on both clocks.
         """
         blocked = self.model
-        for var in hourly.component_data_objects(pyo.Var, descend_into=True):
-            if var.parent_component() is not hourly.fleet.running:
-                var.set_value(blocked.find_component(var.name).value, skip_validation=True)
+        # component by component: a variable's own name walks its parents, 0.6 s over the 3-site x 12-model year
+        for component in hourly.component_objects(pyo.Var, descend_into=True):
+            if component is not hourly.fleet.running:
+                source = blocked.find_component(component.name)
+                for index, var in component.items():
+                    var.set_value(source[index].value, skip_validation=True)
         source = blocked.fleet.running_array
         for k, machine_class in enumerate(self.case.machine_classes):
             values = [var.value for var in source[k]]
@@ -113,20 +116,28 @@ class PriceBlocks:
         blocked = self.model
         hours = self.case.grid.hours
         block_hours = {site: np.bincount(where, weights=hours) for site, where in self.position.items()}
-        period_rows = {name: blocked.find_component(name) for name in PERIOD_ROWS}
+        # by id: ComponentMap.get costs three calls a row
+        dual_of = {id(constraint): dual for constraint, dual in duals.items()}
         mapped = ComponentMap()
-        for constraint in hourly.component_data_objects(pyo.Constraint, active=True, descend_into=True):
-            name = constraint.parent_component().name
-            if name in period_rows:
-                *key, t = constraint.index()
-                site = key[0]
-                t_blocked = int(self.position[site][t])
-                dual = duals.get(period_rows[name][(*key, t_blocked)])
-                share = hours[t] / block_hours[site][t_blocked]
-            else:
-                dual, share = duals.get(blocked.find_component(constraint.name)), 1.0
-            if dual is not None:
-                mapped[constraint] = dual * share
+        # component by component: a row's own name walks its parents, 2.6 s over the rows of the 3-site x 12-model year
+        for component in hourly.component_objects(pyo.Constraint, active=True, descend_into=True):
+            name = component.name
+            source = blocked.find_component(name)
+            if source is None:
+                continue
+            for index, constraint in component.items():
+                if not constraint.active:
+                    continue
+                if name in PERIOD_ROWS:
+                    *key, t = index
+                    site = key[0]
+                    t_blocked = int(self.position[site][t])
+                    dual = dual_of.get(id(source[(*key, t_blocked)]))
+                    share = hours[t] / block_hours[site][t_blocked]
+                else:
+                    dual, share = dual_of.get(id(source[index])) if index in source else None, 1.0
+                if dual is not None:
+                    mapped[constraint] = dual * share
         return mapped
 
 

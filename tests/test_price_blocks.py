@@ -20,7 +20,7 @@ import pyomo.environ as pyo
 import pytest
 
 from casebuilder import spec_dict
-from models.build import build_model, build_price_blocked
+from models.build import PERIOD_ROWS, build_model, build_price_blocked
 from optimizer import solve as solve_module
 from optimizer.case import load_case, parse_spec, prepare_case
 from optimizer.case.errors import SchemaError
@@ -99,6 +99,33 @@ def solved_lp_relaxation(model, solver) -> _Session:
     session.solve_integers(np.zeros_like(session.integer))
     session.highs.run()
     return session
+
+
+def test_the_blocked_duals_reach_each_hourly_row_of_the_same_name_and_a_blocks_hours_share_its_period_rows():
+    # the reference looks each hourly row up by its own full name, as a reader would
+    case = two_site_case(days=10)
+    blocks, hourly = build_price_blocked(case), build_model(case)
+    session = solved_lp_relaxation(blocks.model, case.spec.solver)
+    duals = session.duals_of(np.asarray(session.highs.getSolution().row_dual, dtype=float))
+    mapped = blocks.hourly_duals(duals, hourly)
+    hours = case.grid.hours
+    expected, block_sums, blocked_period_duals = {}, {}, {}
+    for constraint in hourly.component_data_objects(pyo.Constraint, active=True, descend_into=True):
+        name = constraint.parent_component().name
+        if name in PERIOD_ROWS:
+            *key, t = constraint.index()
+            where = blocks.position[key[0]]
+            row = blocks.model.find_component(name)[(*key, int(where[t]))]
+            share = hours[t] / hours[where == where[t]].sum()
+            expected[constraint.name] = duals[row] * share
+            block_sums[row.name] = block_sums.get(row.name, 0.0) + mapped[constraint]
+            blocked_period_duals[row.name] = duals[row]
+        else:
+            expected[constraint.name] = duals[blocks.model.find_component(constraint.name)]
+    assert {constraint.name: value for constraint, value in mapped.items()} == pytest.approx(expected, rel=1e-12, abs=0.0)
+    assert block_sums == pytest.approx(blocked_period_duals, rel=1e-12, abs=1e-12)
+    # the case's treasury and interconnect bind: the map carries prices, not only zeros
+    assert sum(value != 0.0 for value in mapped.values()) > 100
 
 
 def test_the_bound_at_the_hourly_lps_own_duals_is_its_value():
