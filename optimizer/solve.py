@@ -28,6 +28,7 @@ once the leaf's bound is within the gap asked of the best plan.
 from __future__ import annotations
 
 import functools
+import gc
 import heapq
 import math
 import os
@@ -233,6 +234,10 @@ def solve(
         say("compiling the hourly model for the bound on the plan")
         hourly = _SiteBound(model, options)
         blocks, recut_seconds, recut_handoff_seconds, whole_bound = _refined(blocks, model, hourly, options, remaining(), say)
+        # the blocks given are garbage in reference cycles, as is any Pyomo model: collected here, before the
+        # search's memory grows (3 x 12 year: peak 1,375-1,395 MB against 1,450-1,456 MB)
+        gc.collect()
+        give_back_free_memory()
         refined_seconds = hourly.seconds  # the site LPs of the re-cut; the leaves' run beside the search
     session = _Session(model if blocks is None else blocks.model, options)
     runs, bound, method, search, screened = [], None, "one solve", None, None
